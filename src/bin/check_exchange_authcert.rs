@@ -1,0 +1,59 @@
+//! `check_exchange_authcert`: options -> inputs -> state -> judgement -> one output document.
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use exchange_authcert::cli::{CheckArgs, guard, output_format_in, parse_timeout};
+use exchange_authcert::judge::{FindingCode, judge};
+use exchange_authcert::render::{RenderOptions, render};
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let format = output_format_in(&argv);
+    guard::install_panic_hook(format);
+
+    let args = match CheckArgs::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(error) => match error.kind() {
+            // Monitoring Plugins guidelines: --help and --version exit UNKNOWN.
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                print!("{error}");
+                std::process::exit(3);
+            }
+            _ => {
+                let first_line = error.to_string();
+                let first_line = first_line.lines().next().unwrap_or("invalid option");
+                let reason = first_line.trim_start_matches("error: ");
+                guard::fail(
+                    format,
+                    FindingCode::InputInvalid,
+                    &format!("invalid option: {reason}"),
+                )
+            }
+        },
+    };
+    let fail =
+        |message: String| -> ! { guard::fail(args.output, FindingCode::InputInvalid, &message) };
+
+    let timeout = parse_timeout(&args.timeout).unwrap_or_else(|e| fail(e.to_string()));
+    guard::start_watchdog(args.output, timeout);
+
+    let now = args
+        .thresholds
+        .now()
+        .unwrap_or_else(|e| fail(e.to_string()));
+    let policy = args
+        .thresholds
+        .policy(now)
+        .unwrap_or_else(|e| fail(e.to_string()));
+    let state = args
+        .inputs
+        .load_state()
+        .unwrap_or_else(|e| fail(e.to_string()));
+
+    let report = judge(&state, &policy);
+    let options = RenderOptions {
+        verbosity: args.verbose,
+    };
+    guard::emit(&render(&report, args.output, options))
+}

@@ -1,0 +1,266 @@
+//! Command-line options shared by the binaries, and the glue from options to the flow:
+//! options -> sources -> [`ExchangeState`] and options -> [`Policy`].
+
+pub mod guard;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser};
+
+use crate::judge::{Policy, Thresholds};
+use crate::model::{ExchangeState, Sighting};
+use crate::render::OutputFormat;
+use crate::source::{SourceError, cert_file};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Nagios/Icinga: check certificate files (PEM, DER, PFX) with the default thresholds
+  check_exchange_authcert --cert auth.cer --cert transport.pem
+
+  # a password-protected PFX; the password never goes on the command line
+  EXCH_PFX_PASSWORD=secret check_exchange_authcert --cert auth.pfx --pfx-password-env EXCH_PFX_PASSWORD
+
+  # PRTG EXE/Script Advanced sensor
+  check_exchange_authcert.exe --cert C:\\certs\\auth.cer --output prtg-xml
+
+  # what-if: how will it look on 1 March 2027, warning at 90 days
+  check_exchange_authcert --cert auth.cer --now 2027-03-01T00:00:00Z -w 90: -c 30:
+
+Thresholds use the Monitoring Plugins range syntax on days left: '60:' alerts below 60,
+'~:10' above 10, '10:20' outside 10..20, '@10:20' inside; edges are inclusive.
+Exit codes (nagios, json): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. PRTG outputs always exit 0.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "check_exchange_authcert",
+    version,
+    about = "Monitoring check for the Exchange Server Auth certificate and self-signed certificates",
+    after_help = EXAMPLES
+)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "nagios")]
+    pub output: OutputFormat,
+
+    /// Seconds the whole check may take before it gives up with UNKNOWN.
+    #[arg(short = 't', long, default_value = "10", value_name = "SECONDS")]
+    pub timeout: String,
+
+    /// More detail in the long output (certificate facts and where each was seen).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Where the state comes from.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Certificate file to check: PEM (any number of certificates), DER/.cer, base64 or
+    /// PKCS#12/.pfx; the format is read from the content. Repeatable.
+    #[arg(long = "cert", value_name = "FILE")]
+    pub certs: Vec<PathBuf>,
+
+    /// Name of an environment variable holding the PFX password.
+    #[arg(long, value_name = "VAR", conflicts_with = "pfx_password_file")]
+    pub pfx_password_env: Option<String>,
+
+    /// File whose first line is the PFX password.
+    #[arg(long, value_name = "FILE")]
+    pub pfx_password_file: Option<PathBuf>,
+}
+
+/// Thresholds and the instant of evaluation.
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    /// Warning range for Auth Certificates, in days left.
+    #[arg(short = 'w', long, default_value = "60:", allow_hyphen_values = true)]
+    pub warning: String,
+
+    /// Critical range for Auth Certificates, in days left.
+    #[arg(short = 'c', long, default_value = "30:", allow_hyphen_values = true)]
+    pub critical: String,
+
+    /// Warning range for every other certificate, in days left.
+    #[arg(long, default_value = "30:", allow_hyphen_values = true)]
+    pub selfsigned_warning: String,
+
+    /// Critical range for every other certificate, in days left.
+    #[arg(long, default_value = "14:", allow_hyphen_values = true)]
+    pub selfsigned_critical: String,
+
+    /// Evaluate at this instant (RFC 3339, e.g. 2027-03-01T00:00:00Z) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+/// An option that cannot be used: the run ends UNKNOWN with this text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OptionError(pub String);
+
+impl ThresholdArgs {
+    pub fn now(&self) -> Result<DateTime<Utc>, OptionError> {
+        match &self.now {
+            None => Ok(Utc::now()),
+            Some(text) => DateTime::parse_from_rfc3339(text.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    OptionError(format!(
+                        "--now '{text}' is not an RFC 3339 instant ({e}); example: 2027-03-01T00:00:00Z"
+                    ))
+                }),
+        }
+    }
+
+    pub fn policy(&self, now: DateTime<Utc>) -> Result<Policy, OptionError> {
+        let pair = |warning: &str, critical: &str, names: &str| {
+            Thresholds::parse(warning, critical)
+                .map_err(|e| OptionError(format!("invalid {names}: {e}")))
+        };
+        Ok(Policy {
+            now,
+            auth: pair(&self.warning, &self.critical, "-w/-c")?,
+            selfsigned: pair(
+                &self.selfsigned_warning,
+                &self.selfsigned_critical,
+                "--selfsigned-warning/--selfsigned-critical",
+            )?,
+        })
+    }
+}
+
+/// Seconds from `-t`: positive and at most an hour (Icinga kills a plugin after a minute anyway).
+pub fn parse_timeout(text: &str) -> Result<std::time::Duration, OptionError> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => {
+            Ok(std::time::Duration::from_secs_f64(seconds))
+        }
+        _ => Err(OptionError(format!(
+            "-t/--timeout '{text}' must be a number of seconds between 0 and 3600"
+        ))),
+    }
+}
+
+/// Why the inputs could not become a state.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Option(#[from] OptionError),
+}
+
+impl InputArgs {
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// Reads every input into one state.
+    pub fn load_state(&self) -> Result<ExchangeState, InputError> {
+        if self.is_empty() {
+            return Err(OptionError("no input: give --cert FILE (see --help)".into()).into());
+        }
+        let password = self.pfx_password()?;
+        let mut state = ExchangeState::default();
+        for path in &self.certs {
+            let (_, certificates) = cert_file::load_certificates(path, password.as_deref())?;
+            for certificate in certificates {
+                state.add_certificate(certificate, Sighting::from_origin(origin(path)));
+            }
+        }
+        Ok(state)
+    }
+
+    fn pfx_password(&self) -> Result<Option<String>, OptionError> {
+        if let Some(variable) = &self.pfx_password_env {
+            return std::env::var(variable).map(Some).map_err(|_| {
+                OptionError(format!(
+                    "--pfx-password-env: environment variable '{variable}' is not set"
+                ))
+            });
+        }
+        if let Some(path) = &self.pfx_password_file {
+            let bytes = crate::source::read_input_file(path)
+                .map_err(|e| OptionError(format!("--pfx-password-file: {e}")))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                OptionError(format!(
+                    "--pfx-password-file: {}: not UTF-8 text",
+                    path.display()
+                ))
+            })?;
+            let first_line = text
+                .trim_start_matches('\u{feff}')
+                .lines()
+                .next()
+                .unwrap_or("");
+            return Ok(Some(first_line.to_string()));
+        }
+        Ok(None)
+    }
+}
+
+fn origin(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The output format named on a command line, found without clap so that even a command line
+/// clap rejects gets its error in the format the monitoring system expects.
+pub fn output_format_in(args: &[String]) -> OutputFormat {
+    use clap::ValueEnum;
+    let mut chosen = OutputFormat::Nagios;
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
+        let value = if arg == "--output" || arg == "-o" {
+            iter.next().map(String::as_str)
+        } else if let Some(value) = arg.strip_prefix("--output=") {
+            Some(value)
+        } else {
+            arg.strip_prefix("-o").filter(|v| !v.is_empty())
+        };
+        if let Some(format) = value.and_then(|v| OutputFormat::from_str(v, true).ok()) {
+            chosen = format;
+        }
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_the_output_format_before_parsing() {
+        assert_eq!(output_format_in(&args(&["x"])), OutputFormat::Nagios);
+        assert_eq!(
+            output_format_in(&args(&["x", "--bogus", "--output", "prtg-xml"])),
+            OutputFormat::PrtgXml
+        );
+        assert_eq!(
+            output_format_in(&args(&["x", "--output=prtg-v2"])),
+            OutputFormat::PrtgV2
+        );
+        assert_eq!(
+            output_format_in(&args(&["x", "-ojson"])),
+            OutputFormat::Json
+        );
+    }
+
+    #[test]
+    fn timeout_bounds() {
+        assert!(parse_timeout("10").is_ok());
+        assert!(parse_timeout("0.5").is_ok());
+        for bad in ["0", "-1", "abc", "3601", "NaN", "inf"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+}

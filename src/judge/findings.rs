@@ -1,0 +1,133 @@
+//! Findings: what the judgement says, each with a severity and a stable code.
+//!
+//! Codes are part of the tool's interface (monitoring rules, the renewal companion and the README
+//! table match on them), so they only ever get added, never renamed.
+
+use serde::Serialize;
+
+use crate::model::Thumbprint;
+
+/// How bad a finding is. `Info` never changes the service state; it is there so the long output
+/// and the JSON report can say things an admin should know (e.g. "previous certificate can be
+/// cleared").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ok,
+    Info,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Severity {
+    /// Worst first for long output: CRITICAL, WARNING, UNKNOWN, then the informational lines.
+    pub fn rank(self) -> u8 {
+        match self {
+            Severity::Critical => 4,
+            Severity::Warning => 3,
+            Severity::Unknown => 2,
+            Severity::Info => 1,
+            Severity::Ok => 0,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Info => "INFO",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+            Severity::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+macro_rules! finding_codes {
+    ($($variant:ident = $code:literal, $severity:literal, $meaning:literal;)*) => {
+        /// Every finding the check can report. The README table is checked against this list.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum FindingCode { $($variant),* }
+
+        impl FindingCode {
+            pub const ALL: &'static [FindingCode] = &[$(FindingCode::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(FindingCode::$variant => $code),* }
+            }
+
+            /// The usual severity, as documented (some are configurable).
+            pub fn documented_severity(self) -> &'static str {
+                match self { $(FindingCode::$variant => $severity),* }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self { $(FindingCode::$variant => $meaning),* }
+            }
+        }
+    };
+}
+
+finding_codes! {
+    CertOk = "cert.ok", "OK", "A certificate given with --cert is valid and outside its thresholds.";
+    CertExpiring = "cert.expiring", "WARNING/CRITICAL", "A certificate's days left breach -w/-c (Auth) or --selfsigned-warning/--selfsigned-critical (others).";
+    CertExpired = "cert.expired", "CRITICAL", "A certificate's NotAfter has passed.";
+    CertNotYetValid = "cert.not_yet_valid", "WARNING", "A certificate's NotBefore lies in the future.";
+    InputInvalid = "input.invalid", "UNKNOWN", "An input could not be read or understood, or an option is invalid.";
+    CheckTimeout = "check.timeout", "UNKNOWN", "The check did not finish within -t/--timeout.";
+    InternalError = "internal.error", "UNKNOWN", "The check failed internally (a bug: please report it).";
+}
+
+impl Serialize for FindingCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub code: FindingCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbprint: Option<Thumbprint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+}
+
+impl Finding {
+    pub fn new(severity: Severity, code: FindingCode, message: impl Into<String>) -> Finding {
+        Finding {
+            severity,
+            code,
+            message: super::one_line(&message.into()),
+            thumbprint: None,
+            server: None,
+        }
+    }
+
+    pub fn about(mut self, thumbprint: &Thumbprint) -> Finding {
+        self.thumbprint = Some(thumbprint.clone());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_dotted() {
+        let mut seen = std::collections::HashSet::new();
+        for code in FindingCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {}", code.as_str());
+            assert!(code.as_str().contains('.'));
+        }
+    }
+}

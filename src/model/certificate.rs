@@ -1,0 +1,272 @@
+//! The facts of one X.509 certificate, taken from its DER and nothing else.
+//!
+//! Exchange exports carry culture-formatted dates and names beside `RawData`; every fact here is
+//! read from the DER so that two exports of the same certificate can never disagree.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha1::{Digest, Sha1};
+use thiserror::Error;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+/// The subject CN Exchange setup and `New-ExchangeCertificate` give the Auth Certificate.
+pub const AUTH_CERTIFICATE_CN: &str = "Microsoft Exchange Server Auth Certificate";
+
+/// A SHA-1 thumbprint as Windows shows it: 40 upper-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Thumbprint(String);
+
+impl Thumbprint {
+    pub fn of_der(der: &[u8]) -> Thumbprint {
+        Thumbprint(upper_hex(&Sha1::digest(der)))
+    }
+
+    /// Accepts what admins paste: any case, spaces or colons between bytes.
+    pub fn parse(text: &str) -> Option<Thumbprint> {
+        let digits: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ':')
+            .collect();
+        (digits.len() == 40 && digits.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| Thumbprint(digits.to_ascii_uppercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first eight digits: enough to tell certificates apart in labels and summaries.
+    pub fn short(&self) -> &str {
+        &self.0[..8]
+    }
+}
+
+impl std::fmt::Display for Thumbprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum CertificateError {
+    #[error("not a DER X.509 certificate: {0}")]
+    Malformed(String),
+    #[error("{0} trailing bytes after the DER certificate")]
+    TrailingBytes(usize),
+    #[error("validity date outside what the tool can represent")]
+    DateOutOfRange,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Certificate {
+    pub thumbprint: Thumbprint,
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number in upper-case hex, as `certutil` and the certificate MMC show it.
+    pub serial: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// Issuer equals subject and the signature verifies with the certificate's own key.
+    pub self_signed: bool,
+    pub key_algorithm: String,
+    pub key_bits: Option<u32>,
+    pub signature_algorithm: String,
+    /// Subject CN is `Microsoft Exchange Server Auth Certificate`.
+    pub is_exchange_auth: bool,
+}
+
+impl Certificate {
+    pub fn from_der(der: &[u8]) -> Result<Certificate, CertificateError> {
+        let (rest, x509) = X509Certificate::from_der(der)
+            .map_err(|e| CertificateError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(CertificateError::TrailingBytes(rest.len()));
+        }
+        let to_utc = |time: x509_parser::time::ASN1Time| {
+            DateTime::<Utc>::from_timestamp(time.timestamp(), 0)
+                .ok_or(CertificateError::DateOutOfRange)
+        };
+        let subject = x509.subject().to_string();
+        let issuer = x509.issuer().to_string();
+        let names_match = x509.subject().as_raw() == x509.issuer().as_raw();
+        let self_signed = names_match && x509.verify_signature(None).is_ok();
+        let is_exchange_auth = x509
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok())
+            .any(|cn| cn.eq_ignore_ascii_case(AUTH_CERTIFICATE_CN));
+        let (key_algorithm, key_bits) = describe_key(&x509);
+        Ok(Certificate {
+            thumbprint: Thumbprint::of_der(der),
+            subject,
+            issuer,
+            serial: upper_hex(x509.raw_serial()),
+            not_before: to_utc(x509.validity().not_before)?,
+            not_after: to_utc(x509.validity().not_after)?,
+            self_signed,
+            key_algorithm,
+            key_bits,
+            signature_algorithm: algorithm_name(&x509.signature_algorithm.algorithm.to_id_string()),
+            is_exchange_auth,
+        })
+    }
+
+    /// Whole days until NotAfter, rounded down: negative as soon as it has expired.
+    pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
+        self.seconds_left(now).div_euclid(86_400)
+    }
+
+    pub fn seconds_left(&self, now: DateTime<Utc>) -> i64 {
+        (self.not_after - now).num_seconds()
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        now > self.not_after
+    }
+
+    pub fn is_not_yet_valid(&self, now: DateTime<Utc>) -> bool {
+        now < self.not_before
+    }
+}
+
+fn describe_key(x509: &X509Certificate<'_>) -> (String, Option<u32>) {
+    let spki = x509.public_key();
+    let oid = spki.algorithm.algorithm.to_id_string();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("RSA".into(), Some(significant_bits(rsa.modulus))),
+        Ok(PublicKey::EC(point)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| algorithm_name(&oid.to_id_string()))
+                .unwrap_or_else(|| "unknown curve".into());
+            (format!("EC {curve}"), Some(point.key_size() as u32))
+        }
+        Ok(PublicKey::DSA(y)) => ("DSA".into(), Some(significant_bits(y))),
+        _ => (algorithm_name(&oid), None),
+    }
+}
+
+/// Bits of a big-endian unsigned integer, ignoring leading zero bytes and bits.
+fn significant_bits(bytes: &[u8]) -> u32 {
+    let Some(first) = bytes.iter().position(|b| *b != 0) else {
+        return 0;
+    };
+    let significant = &bytes[first..];
+    significant.len() as u32 * 8 - significant[0].leading_zeros()
+}
+
+/// Names for the OIDs Exchange and Windows certificates actually use; anything else stays an OID.
+fn algorithm_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.113549.1.1.1" => "RSA",
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        "1.2.840.10045.2.1" => "EC",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.2.840.10045.3.1.7" => "P-256",
+        "1.3.132.0.34" => "P-384",
+        "1.3.132.0.35" => "P-521",
+        "1.3.101.112" => "Ed25519",
+        other => other,
+    }
+    .to_string()
+}
+
+fn upper_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02X}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A self-signed ECDSA certificate valid from 2024-01-01 for `days_valid` days.
+    fn self_signed(cn: &str, days_valid: i64) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = params.not_before + time::Duration::days(days_valid);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn reads_facts_of_an_auth_certificate() {
+        let der = self_signed(AUTH_CERTIFICATE_CN, 5 * 365);
+        let cert = Certificate::from_der(&der).unwrap();
+        assert!(cert.is_exchange_auth);
+        assert!(cert.self_signed);
+        assert_eq!(cert.subject, format!("CN={AUTH_CERTIFICATE_CN}"));
+        assert_eq!(cert.thumbprint.as_str().len(), 40);
+        assert_eq!(cert.thumbprint, Thumbprint::of_der(&der));
+        assert_eq!(
+            cert.not_before,
+            Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn days_left_rounds_down_and_goes_negative_once_expired() {
+        let der = self_signed("host", 10);
+        let cert = Certificate::from_der(&der).unwrap();
+        let not_after = cert.not_after;
+        assert_eq!(cert.days_left(not_after - chrono::Duration::days(3)), 3);
+        assert_eq!(
+            cert.days_left(not_after - chrono::Duration::days(3) + chrono::Duration::seconds(1)),
+            2
+        );
+        assert_eq!(cert.days_left(not_after), 0);
+        assert!(!cert.is_expired(not_after));
+        assert_eq!(cert.days_left(not_after + chrono::Duration::seconds(1)), -1);
+        assert!(cert.is_expired(not_after + chrono::Duration::seconds(1)));
+    }
+
+    #[test]
+    fn rejects_garbage_and_trailing_bytes() {
+        assert!(matches!(
+            Certificate::from_der(b"not a certificate"),
+            Err(CertificateError::Malformed(_))
+        ));
+        let mut der = self_signed("host", 10);
+        der.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            Certificate::from_der(&der),
+            Err(CertificateError::TrailingBytes(2))
+        );
+    }
+
+    #[test]
+    fn thumbprint_parse_accepts_admin_spellings() {
+        let t = Thumbprint::parse("e1:bd f9ae58c93c75e76c9dd882138fb8ff0fa786").unwrap();
+        assert_eq!(t.as_str(), "E1BDF9AE58C93C75E76C9DD882138FB8FF0FA786");
+        assert!(Thumbprint::parse("E1BD").is_none());
+        assert!(Thumbprint::parse("Z1BDF9AE58C93C75E76C9DD882138FB8FF0FA786").is_none());
+    }
+
+    #[test]
+    fn counts_significant_bits() {
+        assert_eq!(significant_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(significant_bits(&[0x01, 0xff]), 9);
+        assert_eq!(significant_bits(&[0, 0]), 0);
+    }
+}

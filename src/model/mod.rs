@@ -1,0 +1,117 @@
+//! One model of what the inputs say about an Exchange organisation.
+//!
+//! Sources fill an [`ExchangeState`]; judgement reads it. Certificates are kept once per
+//! thumbprint, with every place they were seen, so a certificate exported by three servers and
+//! also given as a file is judged once and reported with all of its sightings.
+
+pub mod certificate;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError, Thumbprint};
+
+/// What a certificate is, from its own facts (never from configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateKind {
+    /// Subject CN `Microsoft Exchange Server Auth Certificate`.
+    Auth,
+    /// Any other certificate whose issuer is itself.
+    SelfSigned,
+    /// Issued by a CA.
+    CaIssued,
+}
+
+impl CertificateKind {
+    pub fn of(certificate: &Certificate) -> CertificateKind {
+        if certificate.is_exchange_auth {
+            CertificateKind::Auth
+        } else if certificate.self_signed {
+            CertificateKind::SelfSigned
+        } else {
+            CertificateKind::CaIssued
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateKind::Auth => "auth",
+            CertificateKind::SelfSigned => "selfsigned",
+            CertificateKind::CaIssued => "ca_issued",
+        }
+    }
+}
+
+/// One place a certificate was seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sighting {
+    /// The file, URL or endpoint it came from.
+    pub origin: String,
+    /// The Exchange server whose store holds it, when the input says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Services it is enabled for (IIS, SMTP, ...), when the input says so.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+}
+
+impl Sighting {
+    pub fn from_origin(origin: impl Into<String>) -> Sighting {
+        Sighting {
+            origin: origin.into(),
+            server: None,
+            services: Vec::new(),
+            friendly_name: None,
+        }
+    }
+}
+
+/// A certificate with every place it was seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CertificateEntry {
+    pub certificate: Certificate,
+    pub kind: CertificateKind,
+    pub sightings: Vec<Sighting>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExchangeState {
+    /// Unique by thumbprint, in the order first seen.
+    pub certificates: Vec<CertificateEntry>,
+    /// Position of each thumbprint in `certificates`: organisations export thousands.
+    #[serde(skip)]
+    index: HashMap<Thumbprint, usize>,
+}
+
+impl ExchangeState {
+    /// Adds a certificate, or a further sighting of one already known.
+    pub fn add_certificate(&mut self, certificate: Certificate, sighting: Sighting) {
+        match self.index.get(&certificate.thumbprint) {
+            Some(&position) => {
+                let entry = &mut self.certificates[position];
+                if !entry.sightings.contains(&sighting) {
+                    entry.sightings.push(sighting);
+                }
+            }
+            None => {
+                self.index
+                    .insert(certificate.thumbprint.clone(), self.certificates.len());
+                self.certificates.push(CertificateEntry {
+                    kind: CertificateKind::of(&certificate),
+                    certificate,
+                    sightings: vec![sighting],
+                });
+            }
+        }
+    }
+
+    pub fn certificate(&self, thumbprint: &Thumbprint) -> Option<&CertificateEntry> {
+        self.index
+            .get(thumbprint)
+            .map(|&position| &self.certificates[position])
+    }
+}

@@ -1,0 +1,130 @@
+//! Inputs: bytes from files (and later endpoints) turned into typed records. No judgement here.
+//!
+//! Every failure is a [`SourceError`] that names the input and says what is wrong with it in one
+//! line, because it becomes the UNKNOWN text a monitoring admin reads.
+
+pub mod cert_file;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use thiserror::Error;
+
+/// Larger inputs are refused: real exports are kilobytes, a bundle of 500 servers a few MB.
+pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("{path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+impl SourceError {
+    pub fn invalid(path: &Path, reason: impl Into<String>) -> SourceError {
+        SourceError::Invalid {
+            path: path.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn unreadable(path: &Path, reason: impl Into<String>) -> SourceError {
+        SourceError::Unreadable {
+            path: path.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Reads a whole input file, refusing what cannot be a file export: directories and FIFOs
+/// (opening a FIFO would block the check until the timeout), and anything over the size cap.
+pub fn read_input_file(path: &Path) -> Result<Vec<u8>, SourceError> {
+    let metadata =
+        std::fs::metadata(path).map_err(|e| SourceError::unreadable(path, io_reason(&e)))?;
+    if metadata.is_dir() {
+        return Err(SourceError::unreadable(path, "is a directory, not a file"));
+    }
+    if !metadata.is_file() {
+        return Err(SourceError::unreadable(
+            path,
+            "is not a regular file (device, FIFO or socket)",
+        ));
+    }
+    if metadata.len() > MAX_INPUT_BYTES {
+        return Err(too_large(path));
+    }
+    let file = File::open(path).map_err(|e| SourceError::unreadable(path, io_reason(&e)))?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| SourceError::unreadable(path, io_reason(&e)))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_large(path));
+    }
+    if bytes.is_empty() {
+        return Err(SourceError::invalid(path, "file is empty"));
+    }
+    Ok(bytes)
+}
+
+fn too_large(path: &Path) -> SourceError {
+    SourceError::unreadable(
+        path,
+        format!(
+            "larger than {} MiB, not an Exchange export",
+            MAX_INPUT_BYTES / 1024 / 1024
+        ),
+    )
+}
+
+/// The OS message without the "(os error N)" suffix, which means nothing to an admin.
+fn io_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = error.to_string();
+            match text.find(" (os error") {
+                Some(cut) => text[..cut].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_directories_missing_and_empty_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_input_file(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("is a directory, not a file"), "{err}");
+
+        let missing = dir.path().join("missing.pem");
+        let err = read_input_file(&missing).unwrap_err().to_string();
+        assert!(err.ends_with("no such file"), "{err}");
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, b"").unwrap();
+        let err = read_input_file(&empty).unwrap_err().to_string();
+        assert!(err.ends_with("file is empty"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_fifo_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = read_input_file(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+}
