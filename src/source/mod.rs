@@ -4,6 +4,8 @@
 //! line, because it becomes the UNKNOWN text a monitoring admin reads.
 
 pub mod cert_file;
+pub mod records;
+pub mod text_encoding;
 
 use std::fs::File;
 use std::io::Read;
