@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser};
 
-use crate::judge::{Policy, Thresholds};
-use crate::model::{ExchangeState, Sighting};
+use crate::judge::{Policy, Severity, Thresholds};
+use crate::model::{ExchangeState, ModelError, Sighting};
 use crate::render::OutputFormat;
-use crate::source::{SourceError, cert_file};
+use crate::source::{SourceError, bundle, cert_file, exchange_exports};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -60,7 +60,27 @@ pub struct CheckArgs {
 
 /// Where the state comes from.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Inputs")]
 pub struct InputArgs {
+    /// The collector's bundle (plugins/windows/Export-ExchangeAuthState.ps1): AuthConfig,
+    /// servers, every server's certificates, hybrid, collection time.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+
+    /// `Get-AuthConfig` exported with Export-Clixml or ConvertTo-Json.
+    #[arg(long, value_name = "FILE")]
+    pub authconfig: Option<PathBuf>,
+
+    /// `Get-ExchangeCertificate` export (Export-Clixml or ConvertTo-Json), one per server;
+    /// SERVER= names the server when the export does not (PSComputerName names the shell's
+    /// host, not the server queried). Repeatable.
+    #[arg(long = "certificates", value_name = "[SERVER=]FILE")]
+    pub certificate_exports: Vec<String>,
+
+    /// `Get-ExchangeServer` export: which servers must hold the Auth Certificate.
+    #[arg(long, value_name = "FILE")]
+    pub servers: Option<PathBuf>,
+
     /// Certificate file to check: PEM (any number of certificates), DER/.cer, base64 or
     /// PKCS#12/.pfx; the format is read from the content. Repeatable.
     #[arg(long = "cert", value_name = "FILE")]
@@ -97,6 +117,47 @@ pub struct ThresholdArgs {
     /// Evaluate at this instant (RFC 3339, e.g. 2027-03-01T00:00:00Z) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
+
+    /// Days before the current Auth Certificate expires by which a next one must be staged.
+    #[arg(long, default_value = "60", value_name = "DAYS")]
+    pub rotation_window: String,
+
+    /// A staged next certificate with this many days left or fewer is reported.
+    #[arg(long, default_value = "120", value_name = "DAYS")]
+    pub next_min_days: String,
+
+    /// Hours after its effective date a next certificate may stay unpublished.
+    #[arg(long, default_value = "24", value_name = "HOURS")]
+    pub publish_grace: String,
+
+    /// Hours after which a bundle (or export file) is stale; 0 disables the check.
+    #[arg(long, default_value = "26", value_name = "HOURS")]
+    pub max_age: String,
+
+    /// State of a server whose certificates could not be queried.
+    #[arg(long, value_enum, default_value = "unknown", value_name = "STATE")]
+    pub unreachable_state: StateOption,
+}
+
+/// A service state an admin can choose for a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateOption {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl StateOption {
+    fn severity(self) -> Severity {
+        match self {
+            // OK still shows the line, as information.
+            StateOption::Ok => Severity::Info,
+            StateOption::Warning => Severity::Warning,
+            StateOption::Critical => Severity::Critical,
+            StateOption::Unknown => Severity::Unknown,
+        }
+    }
 }
 
 /// An option that cannot be used: the run ends UNKNOWN with this text.
@@ -123,6 +184,10 @@ impl ThresholdArgs {
             Thresholds::parse(warning, critical)
                 .map_err(|e| OptionError(format!("invalid {names}: {e}")))
         };
+        let hours = |text: &str, name: &str| {
+            whole_number(text, name, 0, 24 * 365 * 10).map(chrono::Duration::hours)
+        };
+        let max_age = hours(&self.max_age, "--max-age")?;
         Ok(Policy {
             now,
             auth: pair(&self.warning, &self.critical, "-w/-c")?,
@@ -131,7 +196,26 @@ impl ThresholdArgs {
                 &self.selfsigned_critical,
                 "--selfsigned-warning/--selfsigned-critical",
             )?,
+            rotation_window_days: whole_number(
+                &self.rotation_window,
+                "--rotation-window",
+                0,
+                1826,
+            )?,
+            next_min_days: whole_number(&self.next_min_days, "--next-min-days", 0, 1826)?,
+            publish_grace: hours(&self.publish_grace, "--publish-grace")?,
+            max_age: (max_age > chrono::Duration::zero()).then_some(max_age),
+            unreachable_severity: self.unreachable_state.severity(),
         })
+    }
+}
+
+fn whole_number(text: &str, name: &str, min: i64, max: i64) -> Result<i64, OptionError> {
+    match text.trim().parse::<i64>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ => Err(OptionError(format!(
+            "{name} '{text}' must be a whole number from {min} to {max}"
+        ))),
     }
 }
 
@@ -154,20 +238,47 @@ pub enum InputError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Option(#[from] OptionError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 impl InputArgs {
     pub fn is_empty(&self) -> bool {
         self.certs.is_empty()
+            && self.bundle.is_none()
+            && self.authconfig.is_none()
+            && self.certificate_exports.is_empty()
+            && self.servers.is_none()
     }
 
     /// Reads every input into one state.
     pub fn load_state(&self) -> Result<ExchangeState, InputError> {
         if self.is_empty() {
-            return Err(OptionError("no input: give --cert FILE (see --help)".into()).into());
+            return Err(OptionError(
+                "no input: give --bundle, --authconfig with --certificates, or --cert FILE (see --help)".into(),
+            )
+            .into());
+        }
+        let mut state = ExchangeState::default();
+        if let Some(path) = &self.bundle {
+            let record = bundle::read_bundle(path)?;
+            state.add_bundle(record, &origin(path))?;
+        }
+        if let Some(path) = &self.servers {
+            state.add_server_list(exchange_exports::read_servers(path)?);
+        }
+        if let Some(path) = &self.authconfig {
+            let record = exchange_exports::read_auth_config(path)?;
+            state.set_auth_config(record, &origin(path))?;
+            note_file_time(&mut state, path);
+        }
+        for spec in &self.certificate_exports {
+            let (server, path) = split_server_spec(spec)?;
+            let records = exchange_exports::read_certificates(&path)?;
+            state.add_certificate_export(server.as_deref(), records, &origin(&path))?;
+            note_file_time(&mut state, &path);
         }
         let password = self.pfx_password()?;
-        let mut state = ExchangeState::default();
         for path in &self.certs {
             let (_, certificates) = cert_file::load_certificates(path, password.as_deref())?;
             for certificate in certificates {
@@ -207,6 +318,36 @@ impl InputArgs {
 
 fn origin(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// A raw export is as old as its file: its modification time is when it was exported.
+fn note_file_time(state: &mut ExchangeState, path: &Path) {
+    if let Ok(modified) = std::fs::metadata(path).and_then(|m| m.modified()) {
+        state.note_collected_at(DateTime::<Utc>::from(modified));
+    }
+}
+
+/// `SERVER=FILE` or `FILE`. A Windows path never has `=` before its drive colon, so the first
+/// `=` separates the server when what precedes it is a plausible server name.
+fn split_server_spec(spec: &str) -> Result<(Option<String>, PathBuf), OptionError> {
+    if let Some((server, path)) = spec.split_once('=') {
+        let plausible = !server.is_empty()
+            && server
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+        if plausible {
+            if path.is_empty() {
+                return Err(OptionError(format!(
+                    "--certificates '{spec}': no file after '='"
+                )));
+            }
+            return Ok((Some(server.to_string()), PathBuf::from(path)));
+        }
+    }
+    if spec.is_empty() {
+        return Err(OptionError("--certificates needs a file".into()));
+    }
+    Ok((None, PathBuf::from(spec)))
 }
 
 /// The output format named on a command line, found without clap so that even a command line
@@ -253,6 +394,30 @@ mod tests {
             output_format_in(&args(&["x", "-ojson"])),
             OutputFormat::Json
         );
+    }
+
+    #[test]
+    fn server_specs() {
+        assert_eq!(
+            split_server_spec("EXCH01=certs.xml").unwrap(),
+            (Some("EXCH01".into()), PathBuf::from("certs.xml"))
+        );
+        assert_eq!(
+            split_server_spec("exch01.contoso.lab=C:\\exports\\c.xml")
+                .unwrap()
+                .0
+                .as_deref(),
+            Some("exch01.contoso.lab")
+        );
+        assert_eq!(
+            split_server_spec("certs.xml").unwrap(),
+            (None, PathBuf::from("certs.xml"))
+        );
+        assert_eq!(
+            split_server_spec("C:\\a=b\\c.xml").unwrap(),
+            (None, PathBuf::from("C:\\a=b\\c.xml"))
+        );
+        assert!(split_server_spec("EXCH01=").is_err());
     }
 
     #[test]

@@ -1,134 +1,241 @@
-//! Expiry judgement of individual certificates (`cert.*` findings) and the summary metrics.
+//! Loose certificates (files given with `--cert`, judged by their own expiry: `cert.*`), the
+//! per-certificate view of the report, and the file-mode summary metrics.
 
 use super::{
     CertificateReport, Finding, FindingCode, Metric, MetricId, Policy, Severity, describe_kind,
     thresholds::Breach,
 };
-use crate::model::{CertificateEntry, CertificateKind};
+use crate::model::{CertificateEntry, CertificateKind, ExchangeState, Thumbprint};
 
-/// What the judgement says about one certificate.
-pub struct CertificateVerdict {
-    pub report: CertificateReport,
+/// What the judgement says about the loose certificates.
+pub struct LooseOutcome {
     pub findings: Vec<Finding>,
-    pub metric: Metric,
+    /// `days_left` and the per-kind minimums, for file mode.
+    pub summary_metrics: Vec<Metric>,
+    pub per_certificate_metrics: Vec<Metric>,
 }
 
-pub fn judge_certificate(entry: &CertificateEntry, policy: &Policy) -> CertificateVerdict {
+/// A certificate seen in no server's store and not named by AuthConfig: judged on its own.
+fn is_loose(entry: &CertificateEntry, state: &ExchangeState) -> bool {
+    let in_a_store = entry.sightings.iter().any(|s| s.server.is_some());
+    !in_a_store && auth_roles(&entry.certificate.thumbprint, state).is_empty()
+}
+
+pub fn judge_loose(state: &ExchangeState, policy: &Policy) -> LooseOutcome {
+    let mut findings = Vec::new();
+    let mut per_certificate_metrics = Vec::new();
+    let mut minimums: Vec<(CertificateKind, i64)> = Vec::new();
+    for entry in state.certificates.iter().filter(|e| is_loose(e, state)) {
+        let certificate = &entry.certificate;
+        let days_left = certificate.days_left(policy.now);
+        let thresholds = policy.thresholds_for(entry.kind);
+        findings.extend(expiry_findings(entry, policy, None, ExpiryCodes::CERT));
+        per_certificate_metrics.push(Metric::per_certificate(
+            format!(
+                "{}_{}_days",
+                entry.kind.as_str(),
+                certificate.thumbprint.short()
+            ),
+            days_left,
+            thresholds.clone(),
+        ));
+        minimums.push((entry.kind, days_left));
+    }
+    LooseOutcome {
+        findings,
+        summary_metrics: summary_metrics(&minimums, policy),
+        per_certificate_metrics,
+    }
+}
+
+/// The finding codes one family of expiry rules uses.
+#[derive(Clone, Copy)]
+pub struct ExpiryCodes {
+    pub expired: FindingCode,
+    pub expiring: FindingCode,
+    /// When set, an expired certificate bound to no service gets this informational code.
+    pub unused_expired: Option<FindingCode>,
+    /// An OK line for every certificate (file mode lists each file's certificates).
+    pub ok: Option<FindingCode>,
+}
+
+impl ExpiryCodes {
+    pub const CERT: ExpiryCodes = ExpiryCodes {
+        expired: FindingCode::CertExpired,
+        expiring: FindingCode::CertExpiring,
+        unused_expired: None,
+        ok: Some(FindingCode::CertOk),
+    };
+}
+
+/// Expiry findings for one certificate, optionally as held by one server (`server`, with the
+/// services it is bound to there). Expired is CRITICAL whatever the thresholds say.
+pub fn expiry_findings(
+    entry: &CertificateEntry,
+    policy: &Policy,
+    server: Option<(&str, Option<&[String]>)>,
+    codes: ExpiryCodes,
+) -> Vec<Finding> {
     let certificate = &entry.certificate;
     let now = policy.now;
     let days_left = certificate.days_left(now);
-    let thresholds = policy.thresholds_for(entry.kind);
+    let services = server.and_then(|(_, services)| services);
+    let bound = match services {
+        Some([]) => " (bound to no service)".to_string(),
+        Some(list) => format!(" (bound to {})", list.join(", ")),
+        None => String::new(),
+    };
+    let place = server
+        .map(|(name, _)| format!("server {name}: "))
+        .unwrap_or_default();
     let what = format!(
-        "{} {} ({})",
+        "{place}{} {} ({}){bound}",
         describe_kind(entry.kind),
         certificate.thumbprint.short(),
         certificate.subject
     );
     let expiry = certificate.not_after.format("%Y-%m-%d %H:%M UTC");
-    let thumbprint = &certificate.thumbprint;
-
     let mut findings = Vec::new();
+    let mut push = |severity, code, message: String| {
+        let mut finding = Finding::new(severity, code, message).about(&certificate.thumbprint);
+        finding.server = server.map(|(name, _)| name.to_string());
+        findings.push(finding);
+    };
     if certificate.is_expired(now) {
-        findings.push(
-            Finding::new(
+        match (codes.unused_expired, services) {
+            (Some(unused), Some([])) => push(
+                Severity::Info,
+                unused,
+                format!(
+                    "{what} expired {} days ago ({expiry}): it can be removed",
+                    -days_left
+                ),
+            ),
+            _ => push(
                 Severity::Critical,
-                FindingCode::CertExpired,
+                codes.expired,
                 format!("{what} expired {} days ago ({expiry})", -days_left),
-            )
-            .about(thumbprint),
-        );
+            ),
+        }
     } else {
-        let severity = match thresholds.evaluate(days_left as f64) {
+        let severity = match policy.thresholds_for(entry.kind).evaluate(days_left as f64) {
             Breach::Critical => Some(Severity::Critical),
             Breach::Warning => Some(Severity::Warning),
             Breach::None => None,
         };
         if let Some(severity) = severity {
-            findings.push(
-                Finding::new(
-                    severity,
-                    FindingCode::CertExpiring,
-                    format!("{what} expires in {days_left} days ({expiry})"),
-                )
-                .about(thumbprint),
+            push(
+                severity,
+                codes.expiring,
+                format!("{what} expires in {days_left} days ({expiry})"),
             );
         }
     }
     if certificate.is_not_yet_valid(now) {
-        findings.push(
-            Finding::new(
-                Severity::Warning,
-                FindingCode::CertNotYetValid,
-                format!(
-                    "{what} is not valid before {}",
-                    certificate.not_before.format("%Y-%m-%d %H:%M UTC")
-                ),
-            )
-            .about(thumbprint),
+        push(
+            Severity::Warning,
+            FindingCode::CertNotYetValid,
+            format!(
+                "{what} is not valid before {}",
+                certificate.not_before.format("%Y-%m-%d %H:%M UTC")
+            ),
         );
     }
-    if findings.is_empty() {
+    if let (true, Some(ok)) = (findings.is_empty(), codes.ok) {
         findings.push(
             Finding::new(
                 Severity::Ok,
-                FindingCode::CertOk,
+                ok,
                 format!("{what} expires in {days_left} days ({expiry})"),
             )
-            .about(thumbprint),
+            .about(&certificate.thumbprint),
         );
     }
-    let state = findings
-        .iter()
-        .map(|f| f.severity)
-        .max_by_key(|s| s.rank())
-        .unwrap_or(Severity::Ok);
-
-    let report = CertificateReport {
-        thumbprint: certificate.thumbprint.clone(),
-        subject: certificate.subject.clone(),
-        issuer: certificate.issuer.clone(),
-        serial: certificate.serial.clone(),
-        not_before: certificate.not_before,
-        not_after: certificate.not_after,
-        days_left,
-        seconds_left: certificate.seconds_left(now),
-        self_signed: certificate.self_signed,
-        key_algorithm: certificate.key_algorithm.clone(),
-        key_bits: certificate.key_bits,
-        signature_algorithm: certificate.signature_algorithm.clone(),
-        kind: entry.kind,
-        roles: vec![entry.kind.as_str()],
-        state,
-        sources: entry.sightings.clone(),
-    };
-    let metric = Metric::per_certificate(
-        format!(
-            "{}_{}_days",
-            entry.kind.as_str(),
-            certificate.thumbprint.short()
-        ),
-        days_left,
-        thresholds.clone(),
-    );
-    CertificateVerdict {
-        report,
-        findings,
-        metric,
-    }
+    findings
 }
 
-/// The summary metrics: the primary "days left" first, then the minimum per kind and a count.
-pub fn summary_metrics(certificates: &[CertificateReport], policy: &Policy) -> Vec<Metric> {
+/// The AuthConfig roles of a thumbprint.
+pub fn auth_roles(thumbprint: &Thumbprint, state: &ExchangeState) -> Vec<&'static str> {
+    let Some(config) = &state.auth_config else {
+        return Vec::new();
+    };
+    [
+        (&config.current, "auth_current"),
+        (&config.next, "auth_next"),
+        (&config.previous, "auth_previous"),
+    ]
+    .into_iter()
+    .filter(|(role, _)| role.as_ref() == Some(thumbprint))
+    .map(|(_, name)| name)
+    .collect()
+}
+
+/// Every certificate as the report shows it; its state is the worst finding about it.
+pub fn reports(
+    state: &ExchangeState,
+    policy: &Policy,
+    findings: &[Finding],
+) -> Vec<CertificateReport> {
+    let mut worst: std::collections::HashMap<&Thumbprint, Severity> =
+        std::collections::HashMap::new();
+    for finding in findings {
+        if let Some(thumbprint) = &finding.thumbprint {
+            let slot = worst.entry(thumbprint).or_insert(Severity::Ok);
+            if finding.severity.rank() > slot.rank() {
+                *slot = finding.severity;
+            }
+        }
+    }
+    state
+        .certificates
+        .iter()
+        .map(|entry| {
+            let certificate = &entry.certificate;
+            let mut roles = vec![entry.kind.as_str()];
+            roles.extend(auth_roles(&certificate.thumbprint, state));
+            if state
+                .servers
+                .iter()
+                .any(|s| s.internal_transport_certificate.as_ref() == Some(&certificate.thumbprint))
+            {
+                roles.push("internal_transport");
+            }
+            CertificateReport {
+                thumbprint: certificate.thumbprint.clone(),
+                subject: certificate.subject.clone(),
+                issuer: certificate.issuer.clone(),
+                serial: certificate.serial.clone(),
+                not_before: certificate.not_before,
+                not_after: certificate.not_after,
+                days_left: certificate.days_left(policy.now),
+                seconds_left: certificate.seconds_left(policy.now),
+                self_signed: certificate.self_signed,
+                key_algorithm: certificate.key_algorithm.clone(),
+                key_bits: certificate.key_bits,
+                signature_algorithm: certificate.signature_algorithm.clone(),
+                kind: entry.kind,
+                roles,
+                state: worst
+                    .get(&certificate.thumbprint)
+                    .copied()
+                    .unwrap_or(Severity::Ok),
+                sources: entry.sightings.clone(),
+            }
+        })
+        .collect()
+}
+
+/// File mode: the primary "days left" first, then the minimum per kind.
+fn summary_metrics(minimums: &[(CertificateKind, i64)], policy: &Policy) -> Vec<Metric> {
     let min_days = |kind: Option<CertificateKind>| {
-        certificates
+        minimums
             .iter()
-            .filter(|c| kind.is_none_or(|kind| c.kind == kind))
-            .map(|c| c.days_left)
+            .filter(|(k, _)| kind.is_none_or(|kind| *k == kind))
+            .map(|(_, days)| *days)
             .min()
     };
     let mut metrics = Vec::new();
-    let auth_min = min_days(Some(CertificateKind::Auth));
-    let primary = match auth_min {
+    let primary = match min_days(Some(CertificateKind::Auth)) {
         Some(days) => Some((days, policy.auth.clone())),
         None => min_days(None).map(|days| (days, policy.selfsigned.clone())),
     };
@@ -145,11 +252,6 @@ pub fn summary_metrics(certificates: &[CertificateReport], policy: &Policy) -> V
             metrics.push(Metric::summary(id, days, Some(thresholds)));
         }
     }
-    metrics.push(Metric::summary(
-        MetricId::Certificates,
-        certificates.len() as i64,
-        None,
-    ));
     metrics
 }
 

@@ -26,6 +26,12 @@ pub enum MetricId {
     SelfSignedMinDays,
     CaIssuedMinDays,
     Certificates,
+    /// Days left of AuthConfig's current certificate; -1 when it is missing or expired (as MEAC).
+    AuthCurrentDays,
+    /// Days left of the staged next certificate; -1 when it is missing or expired.
+    AuthNextDays,
+    ServersMissingAuthCert,
+    ExportAgeHours,
 }
 
 impl MetricId {
@@ -36,6 +42,10 @@ impl MetricId {
             MetricId::SelfSignedMinDays => "selfsigned_min_days",
             MetricId::CaIssuedMinDays => "ca_issued_min_days",
             MetricId::Certificates => "certificates",
+            MetricId::AuthCurrentDays => "auth_current_days",
+            MetricId::AuthNextDays => "auth_next_days",
+            MetricId::ServersMissingAuthCert => "servers_missing_auth_cert",
+            MetricId::ExportAgeHours => "export_age_hours",
         }
     }
 
@@ -46,6 +56,10 @@ impl MetricId {
             MetricId::SelfSignedMinDays => "Self-signed min days left",
             MetricId::CaIssuedMinDays => "CA-issued min days left",
             MetricId::Certificates => "Certificates",
+            MetricId::AuthCurrentDays => "Auth current days left",
+            MetricId::AuthNextDays => "Auth next days left",
+            MetricId::ServersMissingAuthCert => "Servers missing Auth certificate",
+            MetricId::ExportAgeHours => "Export age",
         }
     }
 
@@ -56,12 +70,17 @@ impl MetricId {
             MetricId::SelfSignedMinDays => 13,
             MetricId::CaIssuedMinDays => 14,
             MetricId::Certificates => 15,
+            MetricId::AuthCurrentDays => 16,
+            MetricId::AuthNextDays => 17,
+            MetricId::ServersMissingAuthCert => 18,
+            MetricId::ExportAgeHours => 19,
         }
     }
 
     pub fn unit(self) -> MetricUnit {
         match self {
-            MetricId::Certificates => MetricUnit::Count,
+            MetricId::Certificates | MetricId::ServersMissingAuthCert => MetricUnit::Count,
+            MetricId::ExportAgeHours => MetricUnit::Hours,
             _ => MetricUnit::Days,
         }
     }
@@ -138,6 +157,10 @@ mod tests {
             MetricId::SelfSignedMinDays,
             MetricId::CaIssuedMinDays,
             MetricId::Certificates,
+            MetricId::AuthCurrentDays,
+            MetricId::AuthNextDays,
+            MetricId::ServersMissingAuthCert,
+            MetricId::ExportAgeHours,
         ];
         let ids: std::collections::HashSet<_> = all.iter().map(|m| m.channel_id()).collect();
         let names: std::collections::HashSet<_> = all.iter().map(|m| m.channel_name()).collect();

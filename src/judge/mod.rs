@@ -1,9 +1,13 @@
 //! Judgement: [`ExchangeState`] + [`Policy`] -> [`Report`]. A pure function of its inputs, so
 //! every rule is testable with a hand-built state and a pinned `now`.
 
+pub mod action;
+pub mod auth;
 pub mod certificates;
 pub mod findings;
+pub mod freshness;
 pub mod metrics;
+pub mod stores;
 pub mod thresholds;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -14,7 +18,9 @@ pub use findings::{Finding, FindingCode, Severity};
 pub use metrics::{Channel, Metric, MetricId, MetricUnit};
 pub use thresholds::{Range, RangeError, Thresholds};
 
-use crate::model::{CertificateKind, ExchangeState, Sighting};
+pub use action::{Recommendation, RecommendedAction};
+
+use crate::model::{AuthConfig, CertificateKind, ExchangeState, Server, Sighting};
 
 /// Everything the judgement depends on besides the state: thresholds and the instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +30,20 @@ pub struct Policy {
     pub auth: Thresholds,
     /// Applied to every other certificate (`--selfsigned-warning`/`--selfsigned-critical`).
     pub selfsigned: Thresholds,
+    /// A next certificate must be staged once the current one has this many days left or fewer
+    /// (`--rotation-window`; MEAC: 60).
+    pub rotation_window_days: i64,
+    /// A staged next certificate with this many days left or fewer is worth replacing
+    /// (`--next-min-days`; MEAC: 120).
+    pub next_min_days: i64,
+    /// How long after its effective date a next certificate may stay unpublished: the
+    /// servicelet runs every 12 h (`--publish-grace`, default 24 h).
+    pub publish_grace: chrono::Duration,
+    /// Older state is stale (`--max-age`, default 26 h: an hourly task plus a day of slack).
+    /// `None` disables the check.
+    pub max_age: Option<chrono::Duration>,
+    /// The severity of a server whose certificates could not be queried (`--unreachable-state`).
+    pub unreachable_severity: Severity,
 }
 
 impl Policy {
@@ -33,6 +53,11 @@ impl Policy {
             now,
             auth: Thresholds::parse("60:", "30:").expect("default auth thresholds"),
             selfsigned: Thresholds::parse("30:", "14:").expect("default self-signed thresholds"),
+            rotation_window_days: 60,
+            next_min_days: 120,
+            publish_grace: chrono::Duration::hours(24),
+            max_age: Some(chrono::Duration::hours(26)),
+            unreachable_severity: Severity::Unknown,
         }
     }
 
@@ -81,6 +106,22 @@ pub struct Report {
     /// Summary metrics first (the primary one first), then one per certificate.
     pub metrics: Vec<Metric>,
     pub certificates: Vec<CertificateReport>,
+    /// What Microsoft's logic (MEAC) would do; `None` without AuthConfig.
+    #[serde(serialize_with = "serialize_action")]
+    pub recommended_action: Option<Recommendation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<Recommendation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_config: Option<AuthConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<Server>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hybrid_detected: Option<bool>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_optional_instant"
+    )]
+    pub collected_at: Option<DateTime<Utc>>,
     /// True when the check could not judge at all (bad input, timeout, internal error): PRTG
     /// outputs then print their error document instead of channels.
     #[serde(skip)]
@@ -98,6 +139,12 @@ impl Report {
             findings: vec![Finding::new(Severity::Unknown, code, message)],
             metrics: Vec::new(),
             certificates: Vec::new(),
+            recommended_action: None,
+            recommendation: None,
+            auth_config: None,
+            servers: Vec::new(),
+            hybrid_detected: None,
+            collected_at: None,
             failed: true,
         }
     }
@@ -107,36 +154,61 @@ impl Report {
     }
 }
 
-/// Judges every certificate in `state`.
+/// Judges the state: the organisation's Auth Certificate and stores when the inputs describe
+/// an organisation, and every loose certificate file by its own expiry.
 pub fn judge(state: &ExchangeState, policy: &Policy) -> Report {
     let mut findings = Vec::new();
-    let mut reports = Vec::new();
     let mut metrics = Vec::new();
-    for entry in &state.certificates {
-        let verdict = certificates::judge_certificate(entry, policy);
-        findings.extend(verdict.findings);
-        metrics.push(verdict.metric);
-        reports.push(verdict.report);
+    let mut ok_summary = None;
+    let mut recommendation = None;
+    if state.is_organisation() {
+        let auth = auth::judge(state, policy);
+        findings.extend(auth.findings);
+        findings.extend(stores::judge(state, policy));
+        let freshness = freshness::judge(state, policy);
+        findings.extend(freshness.findings);
+        metrics.extend(auth.metrics);
+        metrics.extend(stores::metrics(state, policy));
+        metrics.extend(freshness.metric);
+        ok_summary = auth.ok_summary;
+        recommendation = action::recommend(state, policy);
     }
-    if reports.is_empty() {
+    let loose = certificates::judge_loose(state, policy);
+    findings.extend(loose.findings);
+    if !state.is_organisation() {
+        metrics.extend(loose.summary_metrics);
+    }
+    metrics.push(Metric::summary(
+        MetricId::Certificates,
+        state.certificates.len() as i64,
+        None,
+    ));
+    metrics.extend(loose.per_certificate_metrics);
+    if state.certificates.is_empty() && !state.is_organisation() {
         findings.push(Finding::new(
             Severity::Unknown,
             FindingCode::InputInvalid,
             "the inputs hold no certificate to check",
         ));
     }
-    let mut all_metrics = certificates::summary_metrics(&reports, policy);
-    all_metrics.extend(metrics);
+    // Worst first; the sort is stable, so equal findings keep the order rules produced them.
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity.rank()));
-    let state = overall_state(&findings);
-    let summary = one_line(&summarise(state, &findings, &reports));
+    let certificates = certificates::reports(state, policy, &findings);
+    let overall = overall_state(&findings);
+    let summary = one_line(&summarise(overall, &findings, &certificates, ok_summary));
     Report {
-        state,
+        state: overall,
         summary,
         checked_at: policy.now,
         findings,
-        metrics: all_metrics,
-        certificates: reports,
+        metrics,
+        certificates,
+        recommended_action: recommendation.clone(),
+        recommendation,
+        auth_config: state.auth_config.clone(),
+        servers: state.servers.clone(),
+        hybrid_detected: state.hybrid_detected,
+        collected_at: state.collected_at,
         failed: false,
     }
 }
@@ -151,23 +223,30 @@ fn overall_state(findings: &[Finding]) -> ServiceState {
             Severity::Unknown => ServiceState::Unknown,
         })
         .max()
-        .unwrap_or(ServiceState::Unknown)
+        .unwrap_or(ServiceState::Ok)
 }
 
-/// The first line: the worst findings, or the nearest expiry when all is well.
+/// The first line: the worst findings, or when all is well the organisation's summary or the
+/// nearest expiry among the certificates.
 fn summarise(
     state: ServiceState,
     findings: &[Finding],
     certificates: &[CertificateReport],
+    ok_summary: Option<String>,
 ) -> String {
     const SHOWN: usize = 3;
-    if state == ServiceState::Ok && !certificates.is_empty() {
+    if state == ServiceState::Ok {
+        if let Some(summary) = ok_summary {
+            return summary;
+        }
         let nearest = certificates
             .iter()
             .filter(|c| c.kind == CertificateKind::Auth)
             .min_by_key(|c| c.seconds_left)
-            .or_else(|| certificates.iter().min_by_key(|c| c.seconds_left))
-            .expect("certificates is not empty");
+            .or_else(|| certificates.iter().min_by_key(|c| c.seconds_left));
+        let Some(nearest) = nearest else {
+            return "no problem found".into();
+        };
         let count = certificates.len();
         let plural = if count == 1 { "" } else { "s" };
         return format!(
@@ -216,12 +295,35 @@ fn serialize_instant<S: serde::Serializer>(
     serializer.serialize_str(&instant.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
+fn serialize_optional_instant<S: serde::Serializer>(
+    instant: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match instant {
+        Some(instant) => serialize_instant(instant, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn serialize_action<S: serde::Serializer>(
+    recommendation: &Option<Recommendation>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match recommendation {
+        Some(recommendation) => serializer.serialize_str(recommendation.action.as_str()),
+        None => serializer.serialize_none(),
+    }
+}
+
 fn serialize_state<S: serde::Serializer>(
     state: &ServiceState,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&state.to_string())
 }
+
+#[cfg(test)]
+mod organisation_tests;
 
 #[cfg(test)]
 mod tests {

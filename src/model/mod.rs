@@ -4,13 +4,17 @@
 //! thumbprint, with every place they were seen, so a certificate exported by three servers and
 //! also given as a file is judged once and reported with all of its sightings.
 
+pub mod build;
 pub mod certificate;
+pub mod organisation;
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
+pub use build::ModelError;
 pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError, Thumbprint};
+pub use organisation::{AuthConfig, Inventory, Server};
 
 /// What a certificate is, from its own facts (never from configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,9 +56,10 @@ pub struct Sighting {
     /// The Exchange server whose store holds it, when the input says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
-    /// Services it is enabled for (IIS, SMTP, ...), when the input says so.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub services: Vec<String>,
+    /// Services it is enabled for (IIS, SMTP, ...); `None` when the input does not say (a
+    /// certificate file, or a CliXml export whose Services hide in SerializationData).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub friendly_name: Option<String>,
 }
@@ -64,7 +69,7 @@ impl Sighting {
         Sighting {
             origin: origin.into(),
             server: None,
-            services: Vec::new(),
+            services: None,
             friendly_name: None,
         }
     }
@@ -85,6 +90,16 @@ pub struct ExchangeState {
     /// Position of each thumbprint in `certificates`: organisations export thousands.
     #[serde(skip)]
     index: HashMap<Thumbprint, usize>,
+    pub auth_config: Option<AuthConfig>,
+    pub servers: Vec<Server>,
+    /// `Get-HybridConfiguration` returned an object; `None` when no input says.
+    pub hybrid_detected: Option<bool>,
+    /// When the oldest part of the state was collected (bundle time or export file time).
+    pub collected_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A `Get-ExchangeServer` list was given: only listed Mailbox/CAS servers need the
+    /// Auth Certificate.
+    #[serde(skip)]
+    server_list_given: bool,
 }
 
 impl ExchangeState {

@@ -1,0 +1,126 @@
+//! The servers' certificate stores: servers that could not be read, and every certificate other
+//! than AuthConfig's, per server, with the services it is bound to there.
+
+use super::certificates::{ExpiryCodes, auth_roles, expiry_findings};
+use super::{Finding, FindingCode, Metric, MetricId, Policy, Severity};
+use crate::model::{CertificateKind, ExchangeState, Inventory};
+
+const SELFSIGNED: ExpiryCodes = ExpiryCodes {
+    expired: FindingCode::SelfSignedExpired,
+    expiring: FindingCode::SelfSignedExpiring,
+    unused_expired: Some(FindingCode::SelfSignedUnusedExpired),
+    ok: None,
+};
+
+const CA_ISSUED: ExpiryCodes = ExpiryCodes {
+    expired: FindingCode::CertExpired,
+    expiring: FindingCode::CertExpiring,
+    unused_expired: Some(FindingCode::CertUnusedExpired),
+    ok: None,
+};
+
+pub fn judge(state: &ExchangeState, policy: &Policy) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for server in &state.servers {
+        match &server.inventory {
+            Inventory::Unreachable { reason } => {
+                let mut finding = Finding::new(
+                    policy.unreachable_severity,
+                    FindingCode::ServersUnreachable,
+                    format!("server {} could not be queried: {reason}", server.name),
+                );
+                finding.server = Some(server.name.clone());
+                findings.push(finding);
+            }
+            Inventory::NotCollected if server.requires_auth_certificate => {
+                let mut finding = Finding::new(
+                    Severity::Info,
+                    FindingCode::ServersNotCollected,
+                    format!(
+                        "server {} has no certificate export: its Auth Certificate was not checked",
+                        server.name
+                    ),
+                );
+                finding.server = Some(server.name.clone());
+                findings.push(finding);
+            }
+            Inventory::NotCollected => {}
+            Inventory::Known { .. } => {
+                for (entry, sighting) in state.store_of(server) {
+                    if !auth_roles(&entry.certificate.thumbprint, state).is_empty() {
+                        continue; // judged by the auth rules
+                    }
+                    let services = sighting.and_then(|s| s.services.as_deref());
+                    match entry.kind {
+                        CertificateKind::Auth => {
+                            findings.push(unreferenced(entry, &server.name, policy))
+                        }
+                        CertificateKind::SelfSigned => findings.extend(expiry_findings(
+                            entry,
+                            policy,
+                            Some((&server.name, services)),
+                            SELFSIGNED,
+                        )),
+                        CertificateKind::CaIssued => findings.extend(expiry_findings(
+                            entry,
+                            policy,
+                            Some((&server.name, services)),
+                            CA_ISSUED,
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    findings
+}
+
+/// An Auth-named certificate AuthConfig does not use: a leftover of an earlier renewal.
+fn unreferenced(entry: &crate::model::CertificateEntry, server: &str, policy: &Policy) -> Finding {
+    let certificate = &entry.certificate;
+    let days = certificate.days_left(policy.now);
+    let state = if certificate.is_expired(policy.now) {
+        format!("expired {} days ago: it can be removed", -days)
+    } else {
+        format!("{days} days left")
+    };
+    let mut finding = Finding::new(
+        Severity::Info,
+        FindingCode::AuthUnreferenced,
+        format!(
+            "server {server}: Auth-named certificate {} is not referenced by AuthConfig ({state})",
+            certificate.thumbprint.short()
+        ),
+    )
+    .about(&certificate.thumbprint);
+    finding.server = Some(server.to_string());
+    finding
+}
+
+/// `selfsigned_min_days`: the fewest days left among the self-signed server certificates in use
+/// (expired ones bound to nothing are leftovers, not a countdown).
+pub fn metrics(state: &ExchangeState, policy: &Policy) -> Vec<Metric> {
+    let mut minimum: Option<i64> = None;
+    for server in &state.servers {
+        for (entry, sighting) in state.store_of(server) {
+            let unused_expired = entry.certificate.is_expired(policy.now)
+                && sighting
+                    .and_then(|s| s.services.as_ref())
+                    .is_some_and(Vec::is_empty);
+            if entry.kind == CertificateKind::SelfSigned && !unused_expired {
+                let days = entry.certificate.days_left(policy.now);
+                minimum = Some(minimum.map_or(days, |m| m.min(days)));
+            }
+        }
+    }
+    minimum
+        .map(|days| {
+            Metric::summary(
+                MetricId::SelfSignedMinDays,
+                days,
+                Some(policy.selfsigned.clone()),
+            )
+        })
+        .into_iter()
+        .collect()
+}

@@ -1,0 +1,376 @@
+//! Building the one state from the records of every input, in any order.
+//!
+//! Servers are matched by [`Server::key_of`] (first DNS label, any case), because each input
+//! names them differently: `Get-ExchangeServer` says `E2k16-1`, `PSComputerName`
+//! `e2k16-1.contoso.lab`, an admin writes `EXCH01=file.xml`.
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use super::organisation::requires_auth_certificate;
+use super::{AuthConfig, Certificate, ExchangeState, Inventory, Server, Sighting, Thumbprint};
+use crate::source::records::{
+    AuthConfigRecord, BundleRecord, CertificateRecord, InventoryRecord, ServerRecord,
+};
+
+#[derive(Debug, Error, PartialEq)]
+#[error("{origin}: {reason}")]
+pub struct ModelError {
+    pub origin: String,
+    pub reason: String,
+}
+
+fn model_error(origin: &str, reason: impl Into<String>) -> ModelError {
+    ModelError {
+        origin: origin.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl ExchangeState {
+    /// Sets AuthConfig; an organisation has exactly one, so a second is an error.
+    pub fn set_auth_config(
+        &mut self,
+        record: AuthConfigRecord,
+        origin: &str,
+    ) -> Result<(), ModelError> {
+        self.set_auth_config_value(AuthConfig {
+            current: record.current,
+            previous: record.previous,
+            next: record.next,
+            next_effective: record.next_effective,
+            service_name: record.service_name,
+            realm: record.realm,
+            origin: origin.to_string(),
+            error: None,
+        })
+    }
+
+    /// Records that AuthConfig was asked for but could not be read.
+    pub fn set_auth_config_error(
+        &mut self,
+        reason: String,
+        origin: &str,
+    ) -> Result<(), ModelError> {
+        self.set_auth_config_value(AuthConfig {
+            current: None,
+            previous: None,
+            next: None,
+            next_effective: None,
+            service_name: None,
+            realm: None,
+            origin: origin.to_string(),
+            error: Some(reason),
+        })
+    }
+
+    fn set_auth_config_value(&mut self, config: AuthConfig) -> Result<(), ModelError> {
+        if let Some(existing) = &self.auth_config {
+            return Err(model_error(
+                &config.origin,
+                format!(
+                    "a second AuthConfig (the first came from {}); an organisation has one",
+                    existing.origin
+                ),
+            ));
+        }
+        self.auth_config = Some(config);
+        Ok(())
+    }
+
+    /// Adds `Get-ExchangeServer` entries. Once a list is known, servers seen only in certificate
+    /// exports are not assumed to need the Auth Certificate.
+    pub fn add_server_list(&mut self, records: Vec<ServerRecord>) {
+        if !self.server_list_given {
+            self.server_list_given = true;
+            for server in &mut self.servers {
+                server.requires_auth_certificate = false;
+            }
+        }
+        for record in records {
+            let server = self.server_mut(&record.name);
+            apply_server_record(server, record);
+        }
+    }
+
+    /// Adds one server's certificate store as an export or the collector read it.
+    pub fn add_store(
+        &mut self,
+        server_name: &str,
+        records: Vec<CertificateRecord>,
+        origin: &str,
+    ) -> Result<(), ModelError> {
+        let mut thumbprints = Vec::with_capacity(records.len());
+        for (position, record) in records.into_iter().enumerate() {
+            let certificate = Certificate::from_der(&record.der).map_err(|e| {
+                model_error(
+                    origin,
+                    format!("certificate {} ({server_name}): {e}", position + 1),
+                )
+            })?;
+            thumbprints.push(certificate.thumbprint.clone());
+            let sighting = Sighting {
+                origin: origin.to_string(),
+                server: Some(self.server_mut(server_name).name.clone()),
+                services: Some(record.services),
+                friendly_name: record.friendly_name.filter(|name| !name.is_empty()),
+            };
+            self.add_certificate(certificate, sighting);
+        }
+        let server = self.server_mut(server_name);
+        match &mut server.inventory {
+            Inventory::Known { thumbprints: known } => {
+                for thumbprint in thumbprints {
+                    if !known.contains(&thumbprint) {
+                        known.push(thumbprint);
+                    }
+                }
+            }
+            // A store that was read wins over "unreachable"/"not collected" from another input.
+            other => *other = Inventory::Known { thumbprints },
+        }
+        Ok(())
+    }
+
+    /// Adds the certificates of an export file, grouped by the server each record names;
+    /// `server_override` (from `SERVER=FILE`) names the server for all of them.
+    pub fn add_certificate_export(
+        &mut self,
+        server_override: Option<&str>,
+        records: Vec<CertificateRecord>,
+        origin: &str,
+    ) -> Result<(), ModelError> {
+        let mut groups: Vec<(String, Vec<CertificateRecord>)> = Vec::new();
+        for record in records {
+            let server = match (server_override, &record.server) {
+                (Some(name), _) => name.to_string(),
+                (None, Some(name)) if !name.trim().is_empty() => name.trim().to_string(),
+                (None, _) => {
+                    return Err(model_error(
+                        origin,
+                        "the export does not say which server it is from (no PSComputerName or Identity); name it with SERVER=FILE",
+                    ));
+                }
+            };
+            match groups
+                .iter_mut()
+                .find(|(name, _)| Server::key_of(name) == Server::key_of(&server))
+            {
+                Some((_, group)) => group.push(record),
+                None => groups.push((server, vec![record])),
+            }
+        }
+        for (server, group) in groups {
+            self.add_store(&server, group, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Adds everything the collector's bundle carries.
+    pub fn add_bundle(&mut self, bundle: BundleRecord, origin: &str) -> Result<(), ModelError> {
+        match (bundle.auth_config, bundle.auth_config_error) {
+            (Some(config), _) => self.set_auth_config(config, origin)?,
+            (None, Some(error)) => self.set_auth_config_error(error, origin)?,
+            (None, None) => {
+                self.set_auth_config_error("the bundle holds no AuthConfig".into(), origin)?
+            }
+        }
+        let listed: Vec<ServerRecord> = bundle.servers.iter().map(|s| s.server.clone()).collect();
+        self.add_server_list(listed);
+        for entry in bundle.servers {
+            let name = entry.server.name.clone();
+            match entry.inventory {
+                InventoryRecord::Certificates(records) => self.add_store(&name, records, origin)?,
+                InventoryRecord::Unreachable(reason) => {
+                    let server = self.server_mut(&name);
+                    if !matches!(server.inventory, Inventory::Known { .. }) {
+                        server.inventory = Inventory::Unreachable { reason };
+                    }
+                }
+            }
+            if entry.internal_transport_certificate.is_some() {
+                self.server_mut(&name).internal_transport_certificate =
+                    entry.internal_transport_certificate;
+            }
+        }
+        if let Some(detected) = bundle.hybrid_detected {
+            self.hybrid_detected = Some(self.hybrid_detected.unwrap_or(false) || detected);
+        }
+        self.note_collected_at(bundle.collected_at);
+        Ok(())
+    }
+
+    /// Keeps the oldest collection time: the state is as old as its oldest part.
+    pub fn note_collected_at(&mut self, at: DateTime<Utc>) {
+        self.collected_at = Some(self.collected_at.map_or(at, |known| known.min(at)));
+    }
+
+    pub fn server(&self, name: &str) -> Option<&Server> {
+        let key = Server::key_of(name);
+        self.servers.iter().find(|server| server.key() == key)
+    }
+
+    /// The server with this name, created (not yet collected) when unknown.
+    fn server_mut(&mut self, name: &str) -> &mut Server {
+        let key = Server::key_of(name);
+        let position = match self.servers.iter().position(|server| server.key() == key) {
+            Some(position) => position,
+            None => {
+                self.servers.push(Server {
+                    name: name.trim().to_string(),
+                    fqdn: name.contains('.').then(|| name.trim().to_string()),
+                    site: None,
+                    version: None,
+                    major_version: None,
+                    roles: Vec::new(),
+                    is_edge: false,
+                    requires_auth_certificate: !self.server_list_given,
+                    inventory: Inventory::NotCollected,
+                    internal_transport_certificate: None,
+                });
+                self.servers.len() - 1
+            }
+        };
+        &mut self.servers[position]
+    }
+
+    /// True when the inputs describe an organisation (AuthConfig, servers or stores), not just
+    /// loose certificate files.
+    pub fn is_organisation(&self) -> bool {
+        self.auth_config.is_some() || !self.servers.is_empty()
+    }
+
+    /// The certificates a server's store holds, with that server's sighting.
+    pub fn store_of<'a>(
+        &'a self,
+        server: &'a Server,
+    ) -> impl Iterator<Item = (&'a super::CertificateEntry, Option<&'a Sighting>)> + 'a {
+        let thumbprints: &[Thumbprint] = match &server.inventory {
+            Inventory::Known { thumbprints } => thumbprints,
+            _ => &[],
+        };
+        thumbprints.iter().filter_map(move |thumbprint| {
+            let entry = self.certificate(thumbprint)?;
+            let sighting = entry.sightings.iter().find(|s| {
+                s.server
+                    .as_deref()
+                    .is_some_and(|n| Server::key_of(n) == server.key())
+            });
+            Some((entry, sighting))
+        })
+    }
+}
+
+fn apply_server_record(server: &mut Server, record: ServerRecord) {
+    server.requires_auth_certificate =
+        requires_auth_certificate(record.major_version, &record.roles, record.is_edge);
+    server.name = record.name;
+    server.fqdn = record.fqdn.or(server.fqdn.take());
+    server.site = record.site;
+    server.version = record.version;
+    server.major_version = record.major_version;
+    server.roles = record.roles;
+    server.is_edge = record.is_edge;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn der(cn: &str) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn record(der: Vec<u8>, server: Option<&str>) -> CertificateRecord {
+        CertificateRecord {
+            der,
+            server: server.map(str::to_string),
+            services: vec!["SMTP".into()],
+            friendly_name: Some("Microsoft Exchange".into()),
+            status: None,
+        }
+    }
+
+    fn server_record(name: &str, roles: &[&str]) -> ServerRecord {
+        ServerRecord {
+            name: name.into(),
+            fqdn: Some(format!("{name}.contoso.lab")),
+            site: Some("Site-A".into()),
+            version: Some("Version 15.2 (Build 1544.4)".into()),
+            major_version: Some(15),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            is_edge: false,
+        }
+    }
+
+    #[test]
+    fn stores_from_exports_match_listed_servers_by_short_name() {
+        let mut state = ExchangeState::default();
+        state.add_server_list(vec![
+            server_record("E2k16-1", &["Mailbox"]),
+            server_record("EDGE1", &["Edge"]),
+        ]);
+        let cert = der("E2k16-1");
+        state
+            .add_certificate_export(
+                None,
+                vec![record(cert.clone(), Some("e2k16-1.contoso.lab"))],
+                "x.xml",
+            )
+            .unwrap();
+        assert_eq!(state.servers.len(), 2);
+        let server = state.server("E2K16-1.contoso.lab").unwrap();
+        assert!(server.requires_auth_certificate);
+        assert_eq!(server.holds(&Thumbprint::of_der(&cert)), Some(true));
+        assert!(!state.server("edge1").unwrap().requires_auth_certificate);
+        let (entry, sighting) = state.store_of(server).next().unwrap();
+        assert_eq!(entry.certificate.thumbprint, Thumbprint::of_der(&cert));
+        assert_eq!(sighting.unwrap().services, Some(vec!["SMTP".to_string()]));
+    }
+
+    #[test]
+    fn a_second_auth_config_is_refused() {
+        let mut state = ExchangeState::default();
+        state
+            .set_auth_config(AuthConfigRecord::default(), "a.xml")
+            .unwrap();
+        let err = state
+            .set_auth_config(AuthConfigRecord::default(), "b.xml")
+            .unwrap_err();
+        assert!(err.to_string().contains("second AuthConfig"), "{err}");
+    }
+
+    #[test]
+    fn export_without_server_needs_a_name() {
+        let mut state = ExchangeState::default();
+        let err = state
+            .add_certificate_export(None, vec![record(der("a"), None)], "x.xml")
+            .unwrap_err();
+        assert!(err.reason.contains("SERVER=FILE"));
+        state
+            .add_certificate_export(Some("EXCH01"), vec![record(der("a"), None)], "x.xml")
+            .unwrap();
+        assert!(state.server("exch01").is_some());
+    }
+
+    #[test]
+    fn the_oldest_collection_time_wins() {
+        let mut state = ExchangeState::default();
+        let t1 = DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        state.note_collected_at(t1);
+        state.note_collected_at(t0);
+        state.note_collected_at(t1);
+        assert_eq!(state.collected_at, Some(t0));
+    }
+}

@@ -1,0 +1,145 @@
+//! The organisation around the certificates: AuthConfig, the servers and what their stores hold.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::Thumbprint;
+
+/// `Get-AuthConfig`: which certificate signs now, which did, which will.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthConfig {
+    pub current: Option<Thumbprint>,
+    pub previous: Option<Thumbprint>,
+    pub next: Option<Thumbprint>,
+    pub next_effective: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    /// The file it was read from.
+    pub origin: String,
+    /// Set when the collector could not read AuthConfig; the thumbprints are then all `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What is known about a server's certificate store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Inventory {
+    /// The store was read; it holds these certificates.
+    Known { thumbprints: Vec<Thumbprint> },
+    /// The server could not be queried (MEAC's "unreachable", as opposed to "not found").
+    Unreachable { reason: String },
+    /// No input covers this server's store.
+    NotCollected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Server {
+    /// As Exchange names it (NetBIOS name), or as the export named it.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub major_version: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    pub is_edge: bool,
+    /// Mailbox/Client Access, version 15, not Edge: must hold the Auth Certificate.
+    pub requires_auth_certificate: bool,
+    pub inventory: Inventory,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_transport_certificate: Option<Thumbprint>,
+}
+
+impl Server {
+    /// The key servers are matched by: the first DNS label, lower-case, so that `EXCH01`,
+    /// `exch01.contoso.lab` and `Exch01` are one server.
+    pub fn key_of(name: &str) -> String {
+        name.trim()
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    }
+
+    pub fn key(&self) -> String {
+        Server::key_of(&self.name)
+    }
+
+    /// `Some(true/false)` when the store was read, `None` when that is unknown.
+    pub fn holds(&self, thumbprint: &Thumbprint) -> Option<bool> {
+        match &self.inventory {
+            Inventory::Known { thumbprints } => Some(thumbprints.contains(thumbprint)),
+            Inventory::Unreachable { .. } | Inventory::NotCollected => None,
+        }
+    }
+
+    pub fn is_reachable(&self) -> bool {
+        !matches!(self.inventory, Inventory::Unreachable { .. })
+    }
+}
+
+/// Whether a `Get-ExchangeServer` entry must hold the Auth Certificate (MEAC's selection).
+pub fn requires_auth_certificate(
+    major_version: Option<u32>,
+    roles: &[String],
+    is_edge: bool,
+) -> bool {
+    let is_edge = is_edge || roles.iter().any(|r| r.eq_ignore_ascii_case("Edge"));
+    let serves_clients = roles.is_empty()
+        || roles.iter().any(|r| {
+            r.eq_ignore_ascii_case("Mailbox")
+                || r.eq_ignore_ascii_case("ClientAccess")
+                || r.eq_ignore_ascii_case("Cafe")
+        });
+    !is_edge && serves_clients && major_version.is_none_or(|v| v == 15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_keys_ignore_domain_and_case() {
+        assert_eq!(Server::key_of("EXCH01"), "exch01");
+        assert_eq!(Server::key_of("exch01.contoso.lab"), "exch01");
+        assert_eq!(Server::key_of(" Exch01 "), "exch01");
+    }
+
+    #[test]
+    fn auth_certificate_is_required_on_mailbox_15_not_edge() {
+        let roles = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(requires_auth_certificate(
+            Some(15),
+            &roles(&["Mailbox"]),
+            false
+        ));
+        assert!(requires_auth_certificate(
+            Some(15),
+            &roles(&["ClientAccess", "Mailbox"]),
+            false
+        ));
+        assert!(!requires_auth_certificate(
+            Some(15),
+            &roles(&["Edge"]),
+            false
+        ));
+        assert!(!requires_auth_certificate(
+            Some(15),
+            &roles(&["Mailbox"]),
+            true
+        ));
+        assert!(!requires_auth_certificate(
+            Some(14),
+            &roles(&["Mailbox"]),
+            false
+        ));
+        assert!(requires_auth_certificate(None, &[], false));
+    }
+}
