@@ -50,7 +50,13 @@ pub struct CheckArgs {
     pub output: OutputFormat,
 
     /// Seconds the whole check may take before it gives up with UNKNOWN.
-    #[arg(short = 't', long, default_value = "10", value_name = "SECONDS")]
+    #[arg(
+        short = 't',
+        long,
+        default_value = "10",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
     pub timeout: String,
 
     /// More detail in the long output (certificate facts and where each was seen).
@@ -226,7 +232,7 @@ pub fn parse_timeout(text: &str) -> Result<std::time::Duration, OptionError> {
             Ok(std::time::Duration::from_secs_f64(seconds))
         }
         _ => Err(OptionError(format!(
-            "-t/--timeout '{text}' must be a number of seconds between 0 and 3600"
+            "-t/--timeout '{text}' must be a number of seconds greater than 0 and at most 3600"
         ))),
     }
 }

@@ -8,7 +8,8 @@
 use chrono::Duration;
 
 use super::{
-    Finding, FindingCode, Metric, MetricId, Policy, Severity, Thresholds, thresholds::Breach,
+    Finding, FindingCode, Metric, MetricId, Policy, Severity, Thresholds, expiry_phrase,
+    thresholds::Breach,
 };
 use crate::model::{CertificateEntry, ExchangeState, Inventory, Thumbprint};
 
@@ -145,9 +146,9 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> AuthOutcome {
                         Severity::Critical,
                         FindingCode::AuthCurrentExpired,
                         format!(
-                            "current Auth Certificate {} expired {} days ago ({})",
+                            "current Auth Certificate {} {} ({})",
                             current.short(),
-                            -days,
+                            expiry_phrase(certificate, now),
                             date(certificate.not_after)
                         ),
                     )
@@ -159,8 +160,9 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> AuthOutcome {
                         severity,
                         FindingCode::AuthCurrentExpiring,
                         format!(
-                            "current Auth Certificate {} expires in {days} days ({})",
+                            "current Auth Certificate {} {} ({})",
                             current.short(),
+                            expiry_phrase(certificate, now),
                             date(certificate.not_after)
                         ),
                     )
@@ -218,11 +220,7 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> AuthOutcome {
             let certificate = &entry.certificate;
             let days = certificate.days_left(now);
             if certificate.is_expired(now) || days <= policy.next_min_days {
-                let state_text = if certificate.is_expired(now) {
-                    format!("expired {} days ago", -days)
-                } else {
-                    format!("expires in {days} days")
-                };
+                let state_text = expiry_phrase(certificate, now);
                 findings.push(
                     Finding::new(
                         Severity::Warning,

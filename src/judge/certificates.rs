@@ -3,7 +3,7 @@
 
 use super::{
     CertificateReport, Finding, FindingCode, Metric, MetricId, Policy, Severity, describe_kind,
-    thresholds::Breach,
+    expiry_phrase, thresholds::Breach,
 };
 use crate::model::{CertificateEntry, CertificateKind, ExchangeState, Thumbprint};
 
@@ -107,14 +107,14 @@ pub fn expiry_findings(
                 Severity::Info,
                 unused,
                 format!(
-                    "{what} expired {} days ago ({expiry}): it can be removed",
-                    -days_left
+                    "{what} {} ({expiry}): it can be removed",
+                    expiry_phrase(certificate, now)
                 ),
             ),
             _ => push(
                 Severity::Critical,
                 codes.expired,
-                format!("{what} expired {} days ago ({expiry})", -days_left),
+                format!("{what} {} ({expiry})", expiry_phrase(certificate, now)),
             ),
         }
     } else {
@@ -127,7 +127,7 @@ pub fn expiry_findings(
             push(
                 severity,
                 codes.expiring,
-                format!("{what} expires in {days_left} days ({expiry})"),
+                format!("{what} {} ({expiry})", expiry_phrase(certificate, now)),
             );
         }
     }
@@ -146,7 +146,7 @@ pub fn expiry_findings(
             Finding::new(
                 Severity::Ok,
                 ok,
-                format!("{what} expires in {days_left} days ({expiry})"),
+                format!("{what} {} ({expiry})", expiry_phrase(certificate, now)),
             )
             .about(&certificate.thumbprint),
         );

@@ -270,6 +270,29 @@ fn summarise(
     summary
 }
 
+/// "expires in 12 days", "expires in less than a day", "expired 1 day ago": whole days as an
+/// admin counts them (an hour past NotAfter is not "1 day ago").
+pub fn expiry_phrase(certificate: &crate::model::Certificate, now: DateTime<Utc>) -> String {
+    let days = |n: i64| {
+        if n == 1 {
+            "1 day".to_string()
+        } else {
+            format!("{n} days")
+        }
+    };
+    if certificate.is_expired(now) {
+        match (now - certificate.not_after).num_days() {
+            0 => "expired less than a day ago".into(),
+            n => format!("expired {} ago", days(n)),
+        }
+    } else {
+        match certificate.days_left(now) {
+            0 => "expires in less than a day".into(),
+            n => format!("expires in {}", days(n)),
+        }
+    }
+}
+
 pub(crate) fn describe_kind(kind: CertificateKind) -> &'static str {
     match kind {
         CertificateKind::Auth => "Auth Certificate",

@@ -88,7 +88,7 @@ fn codes(report: &Report) -> Vec<&'static str> {
     report.findings.iter().map(|f| f.code.as_str()).collect()
 }
 
-fn finding<'a>(report: &'a Report, code: FindingCode) -> &'a Finding {
+fn finding(report: &Report, code: FindingCode) -> &Finding {
     report
         .findings
         .iter()

@@ -80,7 +80,10 @@ fn unreferenced(entry: &crate::model::CertificateEntry, server: &str, policy: &P
     let certificate = &entry.certificate;
     let days = certificate.days_left(policy.now);
     let state = if certificate.is_expired(policy.now) {
-        format!("expired {} days ago: it can be removed", -days)
+        format!(
+            "{}: it can be removed",
+            super::expiry_phrase(certificate, policy.now)
+        )
     } else {
         format!("{days} days left")
     };

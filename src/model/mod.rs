@@ -23,6 +23,7 @@ pub enum CertificateKind {
     /// Subject CN `Microsoft Exchange Server Auth Certificate`.
     Auth,
     /// Any other certificate whose issuer is itself.
+    #[serde(rename = "selfsigned")]
     SelfSigned,
     /// Issued by a CA.
     CaIssued,

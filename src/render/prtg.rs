@@ -134,6 +134,15 @@ pub fn number(value: f64) -> String {
     }
 }
 
+/// The same as a JSON value: PRTG limits are integers unless the threshold has a fraction.
+pub fn json_number(value: f64) -> serde_json::Value {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        serde_json::Value::from(value as i64)
+    } else {
+        serde_json::Value::from(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,7 @@ fn result(channel: &PrtgChannel) -> Value {
             ("limitmaxerror", limits.max_error),
         ] {
             if let Some(value) = value {
-                object.insert(name.into(), json!(value));
+                object.insert(name.into(), prtg::json_number(value));
             }
         }
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::text_encoding::TextEncoding;
 use super::{SourceError, read_input_file};
 use crate::model::Certificate;
 
@@ -66,8 +67,14 @@ pub fn split_certificates(
     if bytes.first() == Some(&0x30) {
         return Ok((CertFileFormat::Der, vec![bytes.to_vec()]));
     }
-    let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
-        .map_err(|_| "neither DER, PKCS#12 nor PEM text (binary data)".to_string())?;
+    // Windows PowerShell 5.1 writes `>` and Out-File as UTF-16LE: PEM and base64 arrive so too.
+    let text = match super::text_encoding::decode_text(bytes) {
+        Ok((TextEncoding::Windows1252, _)) | Err(_) => {
+            return Err("neither DER, PKCS#12 nor PEM text (binary data)".into());
+        }
+        Ok((_, text)) => text,
+    };
+    let text = text.as_str();
     if text.contains("-----BEGIN ") {
         return read_pem(text).map(|ders| (CertFileFormat::Pem, ders));
     }
@@ -107,6 +114,10 @@ fn read_pkcs12(bytes: &[u8], password: &str) -> Result<Vec<Vec<u8>>, String> {
                 } else {
                     "wrong PKCS#12 password (integrity check failed)".into()
                 }
+            }
+            // Without a MAC, a wrong password only shows as a decryption that fails.
+            p12_keystore::error::Error::Pkcs5Error(_) | p12_keystore::error::Error::UnpadError => {
+                "wrong PKCS#12 password (decryption failed)".into()
             }
             other => format!("unreadable PKCS#12 file: {other}"),
         })?;
