@@ -15,6 +15,13 @@ use crate::source::{SourceError, bundle, cert_file, exchange_exports};
 
 const EXAMPLES: &str = "\
 Examples:
+  # the whole organisation, from the collector's bundle (plugins/windows)
+  check_exchange_authcert --bundle /var/lib/exchange/exchange-authstate.json
+
+  # the same from raw Exchange exports (Export-Clixml or ConvertTo-Json), one file per server
+  check_exchange_authcert --authconfig GetAuthConfig.xml --servers GetExchangeServer.xml \\
+      --certificates EXCH01=EXCH01-certs.xml --certificates EXCH02=EXCH02-certs.xml
+
   # Nagios/Icinga: check certificate files (PEM, DER, PFX) with the default thresholds
   check_exchange_authcert --cert auth.cer --cert transport.pem
 
@@ -46,11 +53,13 @@ pub struct CheckArgs {
     pub thresholds: ThresholdArgs,
 
     /// Output format.
+    #[arg(help_heading = "Output")]
     #[arg(short = 'o', long, value_enum, default_value = "nagios")]
     pub output: OutputFormat,
 
     /// Seconds the whole check may take before it gives up with UNKNOWN.
     #[arg(
+        help_heading = "Output",
         short = 't',
         long,
         default_value = "10",
@@ -60,7 +69,7 @@ pub struct CheckArgs {
     pub timeout: String,
 
     /// More detail in the long output (certificate facts and where each was seen).
-    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, help_heading = "Output")]
     pub verbose: u8,
 }
 
@@ -103,6 +112,7 @@ pub struct InputArgs {
 
 /// Thresholds and the instant of evaluation.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Judgement")]
 pub struct ThresholdArgs {
     /// Warning range for Auth Certificates, in days left.
     #[arg(short = 'w', long, default_value = "60:", allow_hyphen_values = true)]

@@ -113,6 +113,7 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> AuthOutcome {
         };
     };
     let current_entry = state.certificate(current);
+    let rotation = rotation_on_track(state, policy);
 
     // The current certificate.
     match current_entry {
@@ -155,12 +156,17 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> AuthOutcome {
                     .about(current),
                 );
             } else if let Some(severity) = breach(&policy.auth, days) {
+                // A rotation that will complete in time is the cure, not a problem.
+                let (severity, on_track) = match &rotation {
+                    Some(takeover) => (Severity::Info, format!("; rotation on track: {takeover}")),
+                    None => (severity, String::new()),
+                };
                 findings.push(
                     Finding::new(
                         severity,
                         FindingCode::AuthCurrentExpiring,
                         format!(
-                            "current Auth Certificate {} {} ({})",
+                            "current Auth Certificate {} {} ({}){on_track}",
                             current.short(),
                             expiry_phrase(certificate, now),
                             date(certificate.not_after)
@@ -392,6 +398,28 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> AuthOutcome {
         metrics,
         ok_summary,
     }
+}
+
+/// `Some("next X takes over D")` when a staged next certificate will take over in time: valid,
+/// beyond --next-min-days, on every server that must hold it, effective before the current one
+/// expires, and not overdue.
+fn rotation_on_track(state: &ExchangeState, policy: &Policy) -> Option<String> {
+    let config = state.auth_config.as_ref()?;
+    let next = config.next.as_ref()?;
+    let effective = config.next_effective?;
+    let next_entry = state.certificate(next)?;
+    let current_entry = state.certificate(config.current.as_ref()?)?;
+    let on_track = meac_days(Some(next_entry), policy) > policy.next_min_days
+        && servers_lacking(state, next).is_empty()
+        && effective <= current_entry.certificate.not_after
+        && policy.now - effective <= policy.publish_grace;
+    on_track.then(|| {
+        format!(
+            "next {} takes over {}",
+            next.short(),
+            effective.format("%Y-%m-%d %H:%M UTC")
+        )
+    })
 }
 
 fn breach(thresholds: &Thresholds, days: i64) -> Option<Severity> {

@@ -78,7 +78,7 @@ finding_codes! {
     AuthCurrentNotFound = "auth.current.not_found", "CRITICAL", "AuthConfig's current thumbprint is in no server's certificate store (UNKNOWN when no store was given).";
     AuthCurrentMissingOnServers = "auth.current.missing_on_servers", "CRITICAL", "Servers that must hold the current Auth Certificate do not (names them).";
     AuthCurrentExpired = "auth.current.expired", "CRITICAL", "The current Auth Certificate has expired.";
-    AuthCurrentExpiring = "auth.current.expiring", "WARNING/CRITICAL", "The current Auth Certificate's days left breach -w/-c.";
+    AuthCurrentExpiring = "auth.current.expiring", "WARNING/CRITICAL", "The current Auth Certificate's days left breach -w/-c (INFO while a staged rotation will take over in time).";
     AuthNextNotStaged = "auth.next.not_staged", "WARNING", "The current certificate expires within --rotation-window and no valid next certificate is staged.";
     AuthNextExpiring = "auth.next.expiring", "WARNING", "The staged next certificate has --next-min-days (120) days or less left, or has expired.";
     AuthNextMissingOnServers = "auth.next.missing_on_servers", "WARNING", "Servers that must hold the staged next certificate do not.";

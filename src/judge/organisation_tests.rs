@@ -503,3 +503,38 @@ fn unreferenced_auth_certificates_are_leftovers_not_alarms() {
             .contains("can be removed")
     );
 }
+
+#[test]
+fn expiring_current_is_informational_while_a_rotation_is_on_track() {
+    let current = auth(-1800, 40);
+    let next = auth(-1, 1800);
+    let store = vec![record(&current, &[]), record(&next, &[])];
+    let state = organisation(
+        config(&current, Some((&next, 2))),
+        &[("EXCH01", store.clone()), ("EXCH02", store)],
+    );
+    let report = judge(&state, &Policy::defaults(now()));
+    assert_eq!(report.state, ServiceState::Ok, "{:?}", codes(&report));
+    let expiring = finding(&report, FindingCode::AuthCurrentExpiring);
+    assert_eq!(expiring.severity, Severity::Info);
+    assert!(
+        expiring.message.contains("rotation on track: next"),
+        "{}",
+        expiring.message
+    );
+    assert_eq!(action(&report), RecommendedAction::None);
+
+    // The same rotation with the next certificate missing on a server is not on track.
+    let state = organisation(
+        config(&current, Some((&next, 2))),
+        &[
+            ("EXCH01", vec![record(&current, &[]), record(&next, &[])]),
+            ("EXCH02", vec![record(&current, &[])]),
+        ],
+    );
+    let report = judge(&state, &Policy::defaults(now()));
+    assert_eq!(
+        finding(&report, FindingCode::AuthCurrentExpiring).severity,
+        Severity::Warning
+    );
+}
