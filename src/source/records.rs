@@ -26,8 +26,10 @@ pub struct CertificateRecord {
     /// The server whose store holds it: from `Identity` (`SERVER\THUMBPRINT`) when the export
     /// carries it, else from `PSComputerName` (which names the shell's host, see DOMAIN.md §5).
     pub server: Option<String>,
-    /// Services it is enabled for, e.g. `["IIS", "SMTP"]`; empty for `None`.
-    pub services: Vec<String>,
+    /// Services it is enabled for, e.g. `["IIS", "SMTP"]`; empty for `None`. `None` when the
+    /// export does not say (Export-Clixml hides Services inside SerializationData), which is
+    /// not the same as "bound to nothing".
+    pub services: Option<Vec<String>>,
     pub friendly_name: Option<String>,
     /// `Status` as Exchange reports it (`Valid`, `Invalid`, ...), when present.
     pub status: Option<String>,

@@ -31,8 +31,9 @@ pub fn decode_text(bytes: &[u8]) -> Result<(TextEncoding, String), String> {
     if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
         return decode_utf16(rest, u16::from_be_bytes).map(|t| (TextEncoding::Utf16Be, t));
     }
-    // No BOM: ASCII text in UTF-16 has a NUL in every other byte.
-    if bytes.len() >= 4 && bytes.len() % 2 == 0 {
+    // No BOM: ASCII text in UTF-16 has a NUL in every other byte. An odd length is still
+    // UTF-16 (cut short), and is refused as such rather than read as UTF-8 full of NULs.
+    if bytes.len() >= 4 {
         let sample = &bytes[..bytes.len().min(512)];
         let nul_at = |parity: usize| {
             sample
@@ -120,6 +121,16 @@ mod tests {
         assert_eq!(
             decode_text(&utf16le("{\"a\": 1}", false)).unwrap().0,
             TextEncoding::Utf16Le
+        );
+    }
+
+    #[test]
+    fn utf16_without_bom_cut_to_an_odd_length_is_named() {
+        let mut bytes = utf16le("<Objs Version=\"1.1.0.1\">", false);
+        bytes.pop();
+        assert_eq!(
+            decode_text(&bytes).unwrap_err(),
+            "UTF-16 text with an odd number of bytes (truncated file?)"
         );
     }
 
