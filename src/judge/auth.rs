@@ -16,6 +16,9 @@ use crate::model::{CertificateEntry, ExchangeState, Inventory, Thumbprint};
 /// A hybrid reminder stays a WARNING this long after the current certificate was created.
 pub const HCW_RECENT_DAYS: i64 = 30;
 
+/// The AuthAdmin servicelet publishes a due next certificate at service start and every 12 h.
+pub const SERVICELET_INTERVAL_HOURS: i64 = 12;
+
 pub struct AuthOutcome {
     pub findings: Vec<Finding>,
     pub metrics: Vec<Metric>,
@@ -409,9 +412,13 @@ fn rotation_on_track(state: &ExchangeState, policy: &Policy) -> Option<String> {
     let effective = config.next_effective?;
     let next_entry = state.certificate(next)?;
     let current_entry = state.certificate(config.current.as_ref()?)?;
+    // The servicelet publishes up to 12 h after the effective date: that must happen while the
+    // current certificate is still valid, and MEAC replaces once it has no whole day left.
+    let published_by = effective.max(policy.now) + Duration::hours(SERVICELET_INTERVAL_HOURS);
     let on_track = meac_days(Some(next_entry), policy) > policy.next_min_days
+        && meac_days(Some(current_entry), policy) >= 1
         && servers_lacking(state, next).is_empty()
-        && effective <= current_entry.certificate.not_after
+        && published_by <= current_entry.certificate.not_after
         && policy.now - effective <= policy.publish_grace;
     on_track.then(|| {
         format!(

@@ -41,7 +41,7 @@ fn record(der: &[u8], services: &[&str]) -> CertificateRecord {
     CertificateRecord {
         der: der.to_vec(),
         server: None,
-        services: services.iter().map(|s| s.to_string()).collect(),
+        services: Some(services.iter().map(|s| s.to_string()).collect()),
         friendly_name: None,
         status: None,
     }

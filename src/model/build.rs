@@ -4,13 +4,19 @@
 //! names them differently: `Get-ExchangeServer` says `E2k16-1`, `PSComputerName`
 //! `e2k16-1.contoso.lab`, an admin writes `EXCH01=file.xml`.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use super::organisation::requires_auth_certificate;
-use super::{AuthConfig, Certificate, ExchangeState, Inventory, Server, Sighting, Thumbprint};
+use super::{
+    AuthConfig, Certificate, CertificateError, ExchangeState, Inventory, Server, Sighting,
+    Thumbprint,
+};
 use crate::source::records::{
-    AuthConfigRecord, BundleRecord, CertificateRecord, InventoryRecord, ServerRecord,
+    AuthConfigRecord, BundleRecord, BundleServerRecord, CertificateRecord, InventoryRecord,
+    ServerRecord,
 };
 
 #[derive(Debug, Error, PartialEq)]
@@ -19,6 +25,12 @@ pub struct ModelError {
     pub origin: String,
     pub reason: String,
 }
+
+/// Certificates parsed ahead of [`ExchangeState::add_store`], by thumbprint.
+type Parsed = HashMap<Thumbprint, Result<Certificate, CertificateError>>;
+
+/// Fewer new certificates than this are parsed on one thread: starting threads costs more.
+const PARALLEL_FROM: usize = 64;
 
 fn model_error(origin: &str, reason: impl Into<String>) -> ModelError {
     ModelError {
@@ -100,19 +112,62 @@ impl ExchangeState {
         records: Vec<CertificateRecord>,
         origin: &str,
     ) -> Result<(), ModelError> {
+        self.add_parsed_store(server_name, records, origin, &mut HashMap::new())
+    }
+
+    /// [`ExchangeState::add_store`] with certificates parsed beforehand (by thumbprint).
+    fn add_parsed_store(
+        &mut self,
+        server_name: &str,
+        records: Vec<CertificateRecord>,
+        origin: &str,
+        parsed: &mut Parsed,
+    ) -> Result<(), ModelError> {
         let mut thumbprints = Vec::with_capacity(records.len());
+        // A store holds a certificate once: the same one listed twice must say the same.
+        let mut services_of: HashMap<Thumbprint, Option<Vec<String>>> = HashMap::new();
+        let server_shown = self.server_mut(server_name).name.clone();
         for (position, record) in records.into_iter().enumerate() {
-            let certificate = Certificate::from_der(&record.der).map_err(|e| {
-                model_error(
-                    origin,
-                    format!("certificate {} ({server_name}): {e}", position + 1),
-                )
-            })?;
+            // A certificate already known (the Auth Certificate is on every server) is the same
+            // DER: it parsed before, and parsing verifies a signature, so it is not parsed again.
+            let thumbprint = Thumbprint::of_der(&record.der);
+            let known = self
+                .certificate(&thumbprint)
+                .map(|entry| entry.certificate.clone());
+            let certificate = match known {
+                Some(certificate) => certificate,
+                None => parsed
+                    .remove(&thumbprint)
+                    .unwrap_or_else(|| Certificate::from_der(&record.der))
+                    .map_err(|e| {
+                        model_error(
+                            origin,
+                            format!("certificate {} ({server_name}): {e}", position + 1),
+                        )
+                    })?,
+            };
+            match services_of.get(&certificate.thumbprint) {
+                Some(first) if !same_services(first, &record.services) => {
+                    return Err(model_error(
+                        origin,
+                        format!(
+                            "certificate {} is listed twice for {server_name} with different services ({} and {})",
+                            certificate.thumbprint,
+                            services_text(first),
+                            services_text(&record.services)
+                        ),
+                    ));
+                }
+                Some(_) => continue,
+                None => {
+                    services_of.insert(certificate.thumbprint.clone(), record.services.clone());
+                }
+            }
             thumbprints.push(certificate.thumbprint.clone());
             let sighting = Sighting {
                 origin: origin.to_string(),
-                server: Some(self.server_mut(server_name).name.clone()),
-                services: Some(record.services),
+                server: Some(server_shown.clone()),
+                services: record.services,
                 friendly_name: record.friendly_name.filter(|name| !name.is_empty()),
             };
             self.add_certificate(certificate, sighting);
@@ -177,10 +232,13 @@ impl ExchangeState {
         }
         let listed: Vec<ServerRecord> = bundle.servers.iter().map(|s| s.server.clone()).collect();
         self.add_server_list(listed);
+        let mut parsed = self.parse_new_certificates(&bundle.servers);
         for entry in bundle.servers {
             let name = entry.server.name.clone();
             match entry.inventory {
-                InventoryRecord::Certificates(records) => self.add_store(&name, records, origin)?,
+                InventoryRecord::Certificates(records) => {
+                    self.add_parsed_store(&name, records, origin, &mut parsed)?
+                }
                 InventoryRecord::Unreachable(reason) => {
                     let server = self.server_mut(&name);
                     if !matches!(server.inventory, Inventory::Known { .. }) {
@@ -200,6 +258,55 @@ impl ExchangeState {
         Ok(())
     }
 
+    /// Parses every distinct certificate of a bundle not yet in the state, on all cores: parsing
+    /// verifies the signature of each self-signed certificate, which is most of the cost of a
+    /// large organisation (500 servers hold thousands of certificates). Results, errors
+    /// included, are used in the bundle's order, so messages are as without this.
+    fn parse_new_certificates(&self, servers: &[BundleServerRecord]) -> Parsed {
+        let mut seen = HashSet::new();
+        let mut work: Vec<(Thumbprint, &[u8])> = Vec::new();
+        for server in servers {
+            if let InventoryRecord::Certificates(records) = &server.inventory {
+                for record in records {
+                    let thumbprint = Thumbprint::of_der(&record.der);
+                    if self.certificate(&thumbprint).is_none() && seen.insert(thumbprint.clone()) {
+                        work.push((thumbprint, &record.der));
+                    }
+                }
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if threads < 2 || work.len() < PARALLEL_FROM {
+            return work
+                .into_iter()
+                .map(|(thumbprint, der)| (thumbprint, Certificate::from_der(der)))
+                .collect();
+        }
+        let chunk = work.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(thumbprint, der)| {
+                                (thumbprint.clone(), Certificate::from_der(der))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                })
+                .collect()
+        })
+    }
+
     /// Keeps the oldest collection time: the state is as old as its oldest part.
     pub fn note_collected_at(&mut self, at: DateTime<Utc>) {
         self.collected_at = Some(self.collected_at.map_or(at, |known| known.min(at)));
@@ -207,13 +314,19 @@ impl ExchangeState {
 
     pub fn server(&self, name: &str) -> Option<&Server> {
         let key = Server::key_of(name);
-        self.servers.iter().find(|server| server.key() == key)
+        self.servers
+            .iter()
+            .find(|server| has_key(&server.name, &key))
     }
 
     /// The server with this name, created (not yet collected) when unknown.
     fn server_mut(&mut self, name: &str) -> &mut Server {
         let key = Server::key_of(name);
-        let position = match self.servers.iter().position(|server| server.key() == key) {
+        let position = match self
+            .servers
+            .iter()
+            .position(|server| has_key(&server.name, &key))
+        {
             Some(position) => position,
             None => {
                 self.servers.push(Server {
@@ -249,15 +362,44 @@ impl ExchangeState {
             Inventory::Known { thumbprints } => thumbprints,
             _ => &[],
         };
+        let key = server.key();
         thumbprints.iter().filter_map(move |thumbprint| {
             let entry = self.certificate(thumbprint)?;
-            let sighting = entry.sightings.iter().find(|s| {
-                s.server
-                    .as_deref()
-                    .is_some_and(|n| Server::key_of(n) == server.key())
-            });
+            let sighting = entry
+                .sightings
+                .iter()
+                .find(|s| s.server.as_deref().is_some_and(|n| has_key(n, &key)));
             Some((entry, sighting))
         })
+    }
+}
+
+/// `Server::key_of(name) == key` without allocating: these comparisons run for every server
+/// and every sighting, and organisations have hundreds of servers.
+fn has_key(name: &str, key: &str) -> bool {
+    let first_label = name.trim().split('.').next().unwrap_or_default();
+    first_label.eq_ignore_ascii_case(key)
+}
+
+/// Services compared as a set, in any case and order; unknown only equals unknown.
+fn same_services(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
+    let normalise = |list: &Option<Vec<String>>| {
+        list.as_ref().map(|list| {
+            let mut names: Vec<String> =
+                list.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+            names.sort();
+            names.dedup();
+            names
+        })
+    };
+    normalise(a) == normalise(b)
+}
+
+fn services_text(services: &Option<Vec<String>>) -> String {
+    match services {
+        None => "unknown".into(),
+        Some(list) if list.is_empty() => "None".into(),
+        Some(list) => list.join(", "),
     }
 }
 
@@ -291,7 +433,7 @@ mod tests {
         CertificateRecord {
             der,
             server: server.map(str::to_string),
-            services: vec!["SMTP".into()],
+            services: Some(vec!["SMTP".into()]),
             friendly_name: Some("Microsoft Exchange".into()),
             status: None,
         }
@@ -344,6 +486,43 @@ mod tests {
             .set_auth_config(AuthConfigRecord::default(), "b.xml")
             .unwrap_err();
         assert!(err.to_string().contains("second AuthConfig"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_listed_twice_in_one_store_must_agree() {
+        let cert = der("EXCH01");
+        let mut state = ExchangeState::default();
+        let mut other = record(cert.clone(), Some("EXCH01"));
+        other.services = Some(vec!["IMAP".into()]);
+        let err = state
+            .add_store(
+                "EXCH01",
+                vec![record(cert.clone(), Some("EXCH01")), other],
+                "x.xml",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.reason,
+            format!(
+                "certificate {} is listed twice for EXCH01 with different services (SMTP and IMAP)",
+                Thumbprint::of_der(&cert)
+            )
+        );
+
+        // The same facts twice are one certificate, listed once.
+        let mut state = ExchangeState::default();
+        let mut again = record(cert.clone(), Some("EXCH01"));
+        again.services = Some(vec![" smtp".into()]);
+        state
+            .add_store(
+                "EXCH01",
+                vec![record(cert.clone(), Some("EXCH01")), again],
+                "x.xml",
+            )
+            .unwrap();
+        let server = state.server("EXCH01").unwrap();
+        assert_eq!(state.store_of(server).count(), 1);
+        assert_eq!(state.certificates[0].sightings.len(), 1);
     }
 
     #[test]
