@@ -1,0 +1,1393 @@
+//! An Exchange organisation simulator that stands in for `powershell.exe` in the tests of
+//! `renew_exchange_authcert` (test code: examples are built by `cargo test`, never installed).
+//!
+//! ```text
+//! exchange_simulator init --org ORG.json --scenario stage --now 2026-12-01T00:00:00Z [--servers 2]
+//! exchange_simulator export --org ORG.json --out bundle.json     # the check's bundle format
+//! EXSIM_ORG=ORG.json exchange_simulator -NoProfile -Command -    # what `run` starts
+//! ```
+//!
+//! As PowerShell it reads one line at a time from stdin, parses it with tree-sitter-powershell
+//! and executes the cmdlet invocations it finds, with the documented semantics: New-, Enable-,
+//! Get-, Export-, Import-, Remove-ExchangeCertificate (not found vs unreachable, the default SMTP
+//! certificate overwritten by -Force or by the default answer Yes), Get-/Set-AuthConfig (date
+//! rules: past -> error, < 48 h -> needs -Force; -PublishCertificate; -ClearPreviousCertificate;
+//! -CertificateThumbprint), Get-TransportService, Get-HybridConfiguration, Restart-Service
+//! (MSExchangeServiceHost runs the AuthAdmin servicelet), Restart-WebAppPool, Invoke-Command,
+//! ConvertTo-SecureString, Write-Output, Get-Date. The runner's prelude functions
+//! `Invoke-RenewStep` and `Get-RenewState` are implemented natively (their PowerShell is
+//! syntax-checked in tests/renew_script.rs); the step text they carry is executed as above.
+//!
+//! Fault injection: `EXSIM_FAIL=N` fails the N-th state-changing cmdlet (counted over the
+//! organisation's life) before it acts; `EXSIM_FAIL=N+` after it acted. `EXSIM_FAIL_CMDLET=Name`
+//! fails the first call of that cmdlet. Each fault fires once.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use exchange_authcert::model::{AUTH_CERTIFICATE_CN, Certificate, Thumbprint};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use tree_sitter::{Node, Parser};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Org {
+    now: DateTime<Utc>,
+    hybrid: bool,
+    current: String,
+    previous: String,
+    next: String,
+    next_effective: Option<DateTime<Utc>>,
+    servers: Vec<SimServer>,
+    /// State-changing cmdlets run so far (for EXSIM_FAIL).
+    mutations: u64,
+    faults_fired: Vec<String>,
+    events: Vec<String>,
+    #[serde(default)]
+    secure_strings: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SimServer {
+    name: String,
+    reachable: bool,
+    transport: String,
+    certificates: Vec<SimCert>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SimCert {
+    der: String,
+    thumbprint: String,
+    services: Vec<String>,
+    friendly_name: String,
+    exportable: bool,
+}
+
+impl SimCert {
+    fn new(der: Vec<u8>, services: &[&str], friendly: &str) -> SimCert {
+        SimCert {
+            thumbprint: Thumbprint::of_der(&der).to_string(),
+            der: STANDARD.encode(&der),
+            services: services.iter().map(|s| s.to_string()).collect(),
+            friendly_name: friendly.into(),
+            exportable: true,
+        }
+    }
+    fn facts(&self) -> Certificate {
+        Certificate::from_der(&STANDARD.decode(&self.der).unwrap_or_default())
+            .expect("simulator certificates are valid DER")
+    }
+    fn services_text(&self) -> String {
+        if self.services.is_empty() {
+            "None".into()
+        } else {
+            self.services.join(", ")
+        }
+    }
+}
+
+fn make_cert(cn: &str, not_before: DateTime<Utc>, not_after: DateTime<Utc>) -> Vec<u8> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    let ts =
+        |t: DateTime<Utc>| time::OffsetDateTime::from_unix_timestamp(t.timestamp()).expect("time");
+    params.not_before = ts(not_before);
+    params.not_after = ts(not_after);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().expect("key");
+    params
+        .self_signed(&key)
+        .expect("certificate")
+        .der()
+        .to_vec()
+}
+
+// ------------------------------------------------------------------------------------------
+// Scenarios
+// ------------------------------------------------------------------------------------------
+
+fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String> {
+    let days = Duration::days;
+    let mut org = Org {
+        now,
+        ..Org::default()
+    };
+    for i in 1..=count {
+        let name = format!("EXCH{i:02}");
+        let transport = SimCert::new(
+            make_cert(&name, now - days(400), now + days(1400)),
+            &["IIS", "SMTP"],
+            "Microsoft Exchange",
+        );
+        let wmsvc = SimCert::new(
+            make_cert(
+                &format!("WMSvc-SHA2-{name}"),
+                now - days(400),
+                now + days(3000),
+            ),
+            &[],
+            "WMSvc-SHA2",
+        );
+        org.servers.push(SimServer {
+            name,
+            reachable: true,
+            transport: transport.thumbprint.clone(),
+            certificates: vec![transport, wmsvc],
+        });
+    }
+    let auth = |nb: DateTime<Utc>, na: DateTime<Utc>| {
+        SimCert::new(
+            make_cert(AUTH_CERTIFICATE_CN, nb, na),
+            &[],
+            AUTH_CERTIFICATE_CN,
+        )
+    };
+    let add_all = |org: &mut Org, cert: &SimCert| {
+        org.servers
+            .iter_mut()
+            .for_each(|s| s.certificates.push(cert.clone()))
+    };
+    let healthy = auth(now - days(700), now + days(1100));
+    match scenario {
+        "healthy" | "selfsigned" | "cleanup" => {
+            add_all(&mut org, &healthy);
+            org.current = healthy.thumbprint.clone();
+            if scenario == "selfsigned" {
+                let name = org.servers[0].name.clone();
+                let renewed = SimCert::new(
+                    make_cert(&name, now - days(1815), now + days(10)),
+                    &["IIS", "SMTP"],
+                    "Microsoft Exchange",
+                );
+                let s = &mut org.servers[0];
+                for c in &mut s.certificates {
+                    c.services.clear();
+                }
+                s.transport = renewed.thumbprint.clone();
+                s.certificates.push(renewed);
+            }
+            if scenario == "cleanup" {
+                let last = org.servers.len() - 1;
+                let dead = SimCert::new(
+                    make_cert("old.contoso.lab", now - days(800), now - days(30)),
+                    &[],
+                    "old",
+                );
+                let old_auth = auth(now - days(2000), now - days(100));
+                org.servers[last].certificates.push(dead);
+                org.servers[last].certificates.push(old_auth);
+            }
+        }
+        "stage" | "hybrid" | "unreachable" => {
+            let cur = auth(now - days(1800), now + days(20));
+            add_all(&mut org, &cur);
+            org.current = cur.thumbprint.clone();
+            org.hybrid = scenario == "hybrid";
+            if scenario == "unreachable" {
+                let last = org.servers.len() - 1;
+                org.servers[last].reachable = false;
+            }
+        }
+        "replace" => {
+            let cur = auth(now - days(1830), now - days(3));
+            add_all(&mut org, &cur);
+            org.current = cur.thumbprint.clone();
+        }
+        "replace-missing" => {
+            let cur = auth(now - days(100), now + days(1000));
+            org.current = cur.thumbprint.clone();
+        }
+        "import" => {
+            add_all(&mut org, &healthy);
+            org.current = healthy.thumbprint.clone();
+            let last = org.servers.len() - 1;
+            org.servers[last]
+                .certificates
+                .retain(|c| c.thumbprint != healthy.thumbprint);
+        }
+        "import-next" => {
+            let cur = auth(now - days(1780), now + days(50));
+            let next = auth(now - days(1), now + days(1800));
+            add_all(&mut org, &cur);
+            add_all(&mut org, &next);
+            org.current = cur.thumbprint.clone();
+            org.next = next.thumbprint.clone();
+            org.next_effective = Some(now + days(20));
+            let last = org.servers.len() - 1;
+            org.servers[last]
+                .certificates
+                .retain(|c| c.thumbprint != next.thumbprint);
+        }
+        "publish" => {
+            let cur = auth(now - days(1800), now + days(27));
+            let next = auth(now - days(10), now + days(1800));
+            add_all(&mut org, &cur);
+            add_all(&mut org, &next);
+            org.current = cur.thumbprint.clone();
+            org.next = next.thumbprint.clone();
+            org.next_effective = Some(now - days(3));
+        }
+        "clear" | "clear-expired" => {
+            let prev = if scenario == "clear" {
+                auth(now - days(1790), now + days(10))
+            } else {
+                auth(now - days(1900), now - days(5))
+            };
+            let cur = auth(now - days(60), now + days(1700));
+            add_all(&mut org, &prev);
+            add_all(&mut org, &cur);
+            org.current = cur.thumbprint.clone();
+            org.previous = prev.thumbprint.clone();
+        }
+        other => return Err(format!("unknown scenario {other}")),
+    }
+    Ok(org)
+}
+
+fn export_bundle(org: &Org) -> Json {
+    let when = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let servers: Vec<Json> = org
+        .servers
+        .iter()
+        .map(|s| {
+            let certificates: Vec<Json> = if s.reachable {
+                s.certificates
+                    .iter()
+                    .map(|c| {
+                        let status = if c.facts().is_expired(org.now) { "DateInvalid" } else { "Valid" };
+                        json!({"thumbprint": c.thumbprint, "raw_data": c.der, "services": c.services, "friendly_name": c.friendly_name, "status": status})
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            json!({
+                "name": s.name, "fqdn": format!("{}.contoso.lab", s.name.to_ascii_lowercase()),
+                "site": "Default-First-Site-Name", "version": "Version 15.2 (Build 1544.4)", "major_version": 15,
+                "roles": ["Mailbox"], "is_edge": false, "reachable": s.reachable,
+                "error": if s.reachable { Json::Null } else { json!("WinRM cannot complete the operation") },
+                "internal_transport_certificate_thumbprint": if s.reachable { json!(s.transport) } else { Json::Null },
+                "certificates": certificates,
+            })
+        })
+        .collect();
+    json!({
+        "schema": "exchange-authcert-bundle", "schema_version": 1,
+        "collected_at": when(org.now), "collected_on": "EXCH01.contoso.lab", "collector_version": "simulator",
+        "auth_config": {
+            "CurrentCertificateThumbprint": org.current, "PreviousCertificateThumbprint": org.previous,
+            "NextCertificateThumbprint": org.next,
+            "NextCertificateEffectiveDate": org.next_effective.map(when),
+            "ServiceName": "00000002-0000-0ff1-ce00-000000000000", "Realm": ""
+        },
+        "auth_config_error": null,
+        "hybrid": {"detected": org.hybrid, "error": null},
+        "servers": servers,
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Values and the interpreter
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Null,
+    Bool(bool),
+    Str(String),
+    Date(DateTime<Utc>),
+    Obj(BTreeMap<String, Value>),
+    Arr(Vec<Value>),
+    Secure(String),
+    Bytes(Vec<u8>),
+    Block(String),
+}
+
+impl Value {
+    fn text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Bool(b) => {
+                if *b {
+                    "True".into()
+                } else {
+                    "False".into()
+                }
+            }
+            Value::Str(s) | Value::Block(s) => s.clone(),
+            Value::Date(d) => d.to_rfc3339(),
+            Value::Obj(m) => m
+                .get("Thumbprint")
+                .map(|v| v.text())
+                .unwrap_or_else(|| "object".into()),
+            Value::Arr(a) => a.iter().map(Value::text).collect::<Vec<_>>().join(" "),
+            Value::Secure(_) => "System.Security.SecureString".into(),
+            Value::Bytes(b) => format!("{} bytes", b.len()),
+        }
+    }
+    fn truthy(&self) -> bool {
+        !matches!(self, Value::Null | Value::Bool(false))
+            && !matches!(self, Value::Arr(a) if a.is_empty())
+    }
+}
+
+struct Failure(String);
+
+type R<T> = Result<T, Failure>;
+
+fn fail<T>(message: impl Into<String>) -> R<T> {
+    Err(Failure(message.into()))
+}
+
+struct Sim {
+    org: Org,
+    path: PathBuf,
+    vars: BTreeMap<String, Value>,
+    /// The server the shell runs on (Invoke-Command changes it).
+    local: String,
+    out: Vec<String>,
+    parser: Parser,
+}
+
+const MUTATING: &[&str] = &[
+    "New-ExchangeCertificate",
+    "Enable-ExchangeCertificate",
+    "Import-ExchangeCertificate",
+    "Export-ExchangeCertificate",
+    "Remove-ExchangeCertificate",
+    "Set-AuthConfig",
+    "Restart-Service",
+    "Restart-WebAppPool",
+];
+
+const SWITCHES: &[&str] = &[
+    "Force",
+    "BinaryEncoded",
+    "AsPlainText",
+    "PublishCertificate",
+    "ClearPreviousCertificate",
+];
+
+impl Sim {
+    fn save(&self) {
+        if let Ok(text) = serde_json::to_string_pretty(&self.org) {
+            let _ = std::fs::write(&self.path, text);
+        }
+    }
+
+    fn server(&mut self, name: &str) -> R<&mut SimServer> {
+        let key = name.split('.').next().unwrap_or("").to_ascii_lowercase();
+        match self
+            .org
+            .servers
+            .iter_mut()
+            .find(|s| s.name.to_ascii_lowercase() == key)
+        {
+            Some(s) if s.reachable => Ok(s),
+            Some(s) => fail(format!(
+                "Connecting to remote server {} failed: WinRM cannot complete the operation.",
+                s.name
+            )),
+            None => fail(format!(
+                "The operation couldn't be performed because object '{name}' couldn't be found on 'dc01.contoso.lab'."
+            )),
+        }
+    }
+
+    fn parse(&mut self, code: &str) -> R<tree_sitter::Tree> {
+        let tree = self
+            .parser
+            .parse(code, None)
+            .ok_or(Failure("parser failed".into()))?;
+        if tree.root_node().has_error() {
+            return fail(format!(
+                "ParserError: the simulator's PowerShell grammar rejects: {code}"
+            ));
+        }
+        Ok(tree)
+    }
+
+    /// Runs a script (statements); output lines go to `self.out`.
+    fn exec_code(&mut self, code: &str) -> R<()> {
+        let tree = self.parse(code)?;
+        let root = tree.root_node();
+        self.exec_node(root, code)
+    }
+
+    fn exec_node(&mut self, node: Node, src: &str) -> R<()> {
+        match node.kind() {
+            "program" | "statement_list" | "script_block" | "script_block_body" => {
+                let mut cursor = node.walk();
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                for child in children {
+                    self.exec_node(child, src)?;
+                }
+                Ok(())
+            }
+            "empty_statement" | "comment" => Ok(()),
+            "flow_control_statement" => {
+                self.save();
+                std::process::exit(0)
+            }
+            "pipeline" => {
+                let value = self.pipeline(node, src)?;
+                self.emit(value);
+                Ok(())
+            }
+            other => fail(format!(
+                "the simulator does not implement '{other}': {}",
+                &src[node.byte_range()]
+            )),
+        }
+    }
+
+    fn emit(&mut self, value: Value) {
+        match value {
+            Value::Null => {}
+            Value::Arr(list) => list.into_iter().for_each(|v| self.emit(v)),
+            other => self.out.push(other.text()),
+        }
+    }
+
+    fn pipeline(&mut self, node: Node, src: &str) -> R<Value> {
+        let child = node
+            .named_child(0)
+            .ok_or(Failure("empty pipeline".into()))?;
+        match child.kind() {
+            "assignment_expression" => {
+                let left = child.named_child(0).ok_or(Failure("assignment".into()))?;
+                let name = variable_name(&src[left.byte_range()]);
+                let right = child
+                    .named_child(child.named_child_count() - 1)
+                    .ok_or(Failure("assignment".into()))?;
+                let value = if right.kind() == "pipeline" {
+                    self.pipeline(right, src)?
+                } else {
+                    self.expr(right, src)?
+                };
+                self.vars.insert(name, value);
+                Ok(Value::Null)
+            }
+            "pipeline_chain" => {
+                let mut cursor = child.walk();
+                let parts: Vec<Node> = child.named_children(&mut cursor).collect();
+                let mut input = None;
+                for part in parts {
+                    input = Some(if part.kind() == "command" {
+                        self.command(part, src, input)?
+                    } else {
+                        self.expr(part, src)?
+                    });
+                }
+                Ok(input.unwrap_or(Value::Null))
+            }
+            _ => self.expr(child, src),
+        }
+    }
+
+    fn expr(&mut self, node: Node, src: &str) -> R<Value> {
+        let text = &src[node.byte_range()];
+        match node.kind() {
+            "string_literal" => {
+                if text.starts_with('\'')
+                    || text.starts_with('\u{2018}')
+                    || text.starts_with('\u{2019}')
+                {
+                    Ok(Value::Str(unquote(text)))
+                } else {
+                    fail(format!(
+                        "expandable strings are outside the plans' subset: {text}"
+                    ))
+                }
+            }
+            "verbatim_string_characters" => Ok(Value::Str(unquote(text))),
+            "decimal_integer_literal" | "integer_literal" => Ok(Value::Str(text.to_string())),
+            "variable" => {
+                let name = variable_name(text);
+                Ok(match name.to_ascii_lowercase().as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    "null" => Value::Null,
+                    _ => self.vars.get(&name).cloned().unwrap_or(Value::Null),
+                })
+            }
+            "member_access" => {
+                let object =
+                    self.expr(node.named_child(0).ok_or(Failure("member".into()))?, src)?;
+                let member = node
+                    .named_child(1)
+                    .map(|n| src[n.byte_range()].to_string())
+                    .unwrap_or_default();
+                Ok(match object {
+                    Value::Obj(map) => map
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(&member))
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or(Value::Null),
+                    _ => Value::Null,
+                })
+            }
+            "parenthesized_expression" => {
+                let inner = node.named_child(0).ok_or(Failure("parentheses".into()))?;
+                if inner.kind() == "pipeline" {
+                    self.pipeline(inner, src)
+                } else {
+                    self.expr(inner, src)
+                }
+            }
+            "array_expression" => {
+                let mut values = Vec::new();
+                if let Some(list) = node.named_child(0) {
+                    let mut cursor = list.walk();
+                    let items: Vec<Node> = list.named_children(&mut cursor).collect();
+                    for item in items {
+                        match self.pipeline(item, src)? {
+                            Value::Arr(a) => values.extend(a),
+                            v => values.push(v),
+                        }
+                    }
+                }
+                Ok(Value::Arr(values))
+            }
+            "script_block_expression" => Ok(Value::Block(
+                node.named_child(0)
+                    .map(|n| src[n.byte_range()].to_string())
+                    .unwrap_or_default(),
+            )),
+            // [guid]::NewGuid() and friends: only used to make one-time passwords.
+            "invokation_expression" | "type_literal" => {
+                Ok(Value::Str(format!("opaque-{}", self.org.secure_strings)))
+            }
+            "array_literal_expression" if node.named_child_count() > 1 => {
+                let mut cursor = node.walk();
+                let items: Vec<Node> = node.named_children(&mut cursor).collect();
+                let mut values = Vec::new();
+                for item in items {
+                    values.push(self.expr(item, src)?);
+                }
+                Ok(Value::Arr(values))
+            }
+            "additive_expression" if node.named_child_count() > 1 => {
+                let mut cursor = node.walk();
+                let items: Vec<Node> = node.named_children(&mut cursor).collect();
+                let mut joined = String::new();
+                for item in items {
+                    joined.push_str(&self.expr(item, src)?.text());
+                }
+                Ok(Value::Str(joined))
+            }
+            _ if node.named_child_count() == 1 => {
+                self.expr(node.named_child(0).ok_or(Failure("expr".into()))?, src)
+            }
+            other => fail(format!(
+                "the simulator does not implement the expression '{other}': {text}"
+            )),
+        }
+    }
+
+    fn command(&mut self, node: Node, src: &str, input: Option<Value>) -> R<Value> {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        let first = children.first().ok_or(Failure("command".into()))?;
+        if first.kind() == "command_invokation_operator" {
+            // The runner's prelude: `. ([ScriptBlock]::Create(...))` defines its functions.
+            return Ok(Value::Null);
+        }
+        let name = src[first.byte_range()].to_string();
+        let mut params: BTreeMap<String, Value> = BTreeMap::new();
+        let mut positional = Vec::new();
+        if let Some(elements) = children.iter().find(|c| c.kind() == "command_elements") {
+            let mut c = elements.walk();
+            let items: Vec<Node> = elements
+                .named_children(&mut c)
+                .filter(|n| n.kind() != "command_argument_sep")
+                .collect();
+            let mut i = 0;
+            while i < items.len() {
+                let item = items[i];
+                if item.kind() == "command_parameter" {
+                    let raw = &src[item.byte_range()];
+                    let pname = raw
+                        .trim_start_matches('-')
+                        .trim_end_matches(':')
+                        .to_string();
+                    let takes_value = !SWITCHES.iter().any(|s| s.eq_ignore_ascii_case(&pname));
+                    if takes_value
+                        && i + 1 < items.len()
+                        && items[i + 1].kind() != "command_parameter"
+                    {
+                        let value = self.expr(items[i + 1], src)?;
+                        params.insert(pname.to_ascii_lowercase(), value);
+                        i += 2;
+                        continue;
+                    }
+                    params.insert(pname.to_ascii_lowercase(), Value::Bool(true));
+                } else {
+                    positional.push(self.expr(item, src)?);
+                }
+                i += 1;
+            }
+        }
+        self.cmdlet(&name, params, positional, input)
+    }
+
+    fn fault(&mut self, name: &str, after: bool) -> R<()> {
+        if !MUTATING.iter().any(|m| m.eq_ignore_ascii_case(name)) {
+            return Ok(());
+        }
+        if !after {
+            self.org.mutations += 1;
+        }
+        let n = self.org.mutations;
+        if let Ok(spec) = std::env::var("EXSIM_FAIL") {
+            let (number, when_after) = match spec.strip_suffix('+') {
+                Some(s) => (s, true),
+                None => (spec.as_str(), false),
+            };
+            let key = format!("fail:{spec}");
+            if number.trim().parse::<u64>().ok() == Some(n)
+                && when_after == after
+                && !self.org.faults_fired.contains(&key)
+            {
+                self.org.faults_fired.push(key);
+                self.org.events.push(format!(
+                    "injected failure at cmdlet {n} ({name}){}",
+                    if after { " after it acted" } else { "" }
+                ));
+                return fail(format!(
+                    "injected failure at cmdlet {n} ({name}){}",
+                    if after { " after it acted" } else { "" }
+                ));
+            }
+        }
+        if let Ok(target) = std::env::var("EXSIM_FAIL_CMDLET") {
+            let key = format!("cmdlet:{target}");
+            if !after && target.eq_ignore_ascii_case(name) && !self.org.faults_fired.contains(&key)
+            {
+                self.org.faults_fired.push(key);
+                return fail(format!("injected failure in {name}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn cmdlet(
+        &mut self,
+        name: &str,
+        p: BTreeMap<String, Value>,
+        positional: Vec<Value>,
+        input: Option<Value>,
+    ) -> R<Value> {
+        self.fault(name, false)?;
+        let silently = p
+            .get("erroraction")
+            .is_some_and(|v| v.text().eq_ignore_ascii_case("SilentlyContinue"));
+        let result = self.cmdlet_inner(name, &p, positional, input);
+        let result = match result {
+            Err(Failure(m)) if silently && !m.starts_with("injected") => {
+                self.org
+                    .events
+                    .push(format!("{name}: {m} (silently continued)"));
+                Ok(Value::Null)
+            }
+            other => other,
+        };
+        if result.is_ok() && MUTATING.iter().any(|m| m.eq_ignore_ascii_case(name)) {
+            self.org
+                .events
+                .push(format!("{name} {:?}", p.keys().collect::<Vec<_>>()));
+            self.save();
+            self.fault(name, true)?;
+        }
+        result
+    }
+
+    fn cmdlet_inner(
+        &mut self,
+        name: &str,
+        p: &BTreeMap<String, Value>,
+        positional: Vec<Value>,
+        input: Option<Value>,
+    ) -> R<Value> {
+        let text = |k: &str| p.get(k).map(Value::text);
+        let flag = |k: &str| p.get(k).is_some_and(Value::truthy);
+        let now = self.org.now;
+        let local = self.local.clone();
+        let server_name = text("server").unwrap_or(local.clone());
+        match name.to_ascii_lowercase().as_str() {
+            "write-output" => Ok(p
+                .get("inputobject")
+                .cloned()
+                .or_else(|| positional.into_iter().next())
+                .unwrap_or(Value::Null)),
+            "get-date" => Ok(Value::Date(now)),
+            "convertto-securestring" => {
+                self.org.secure_strings += 1;
+                Ok(Value::Secure(format!(
+                    "secure-{}-{}",
+                    std::process::id(),
+                    self.org.secure_strings
+                )))
+            }
+            "get-authconfig" => {
+                let mut m = BTreeMap::new();
+                m.insert(
+                    "CurrentCertificateThumbprint".into(),
+                    Value::Str(self.org.current.clone()),
+                );
+                m.insert(
+                    "PreviousCertificateThumbprint".into(),
+                    Value::Str(self.org.previous.clone()),
+                );
+                m.insert(
+                    "NextCertificateThumbprint".into(),
+                    Value::Str(self.org.next.clone()),
+                );
+                m.insert(
+                    "NextCertificateEffectiveDate".into(),
+                    self.org.next_effective.map_or(Value::Null, Value::Date),
+                );
+                Ok(Value::Obj(m))
+            }
+            "get-hybridconfiguration" => Ok(if self.org.hybrid {
+                Value::Obj(BTreeMap::new())
+            } else {
+                Value::Null
+            }),
+            "get-transportservice" => {
+                let identity = text("identity").unwrap_or(local);
+                let s = self.server(&identity)?;
+                let mut m = BTreeMap::new();
+                m.insert("Identity".into(), Value::Str(s.name.clone()));
+                m.insert(
+                    "InternalTransportCertificateThumbprint".into(),
+                    Value::Str(s.transport.clone()),
+                );
+                Ok(Value::Obj(m))
+            }
+            "get-exchangecertificate" => {
+                let thumb = text("thumbprint");
+                let s = self.server(&server_name)?;
+                let list: Vec<Value> = s
+                    .certificates
+                    .iter()
+                    .filter(|c| {
+                        thumb
+                            .as_ref()
+                            .is_none_or(|t| t.eq_ignore_ascii_case(&c.thumbprint))
+                    })
+                    .map(|c| cert_value(c, &s.name))
+                    .collect();
+                match thumb {
+                    Some(t) if list.is_empty() => fail(format!(
+                        "The certificate with thumbprint {t} was not found on server {}.",
+                        s.name
+                    )),
+                    Some(_) => Ok(list.into_iter().next().unwrap_or(Value::Null)),
+                    None => Ok(Value::Arr(list)),
+                }
+            }
+            "new-exchangecertificate" => {
+                let (subject_cn, friendly, target) = match &input {
+                    Some(Value::Obj(old)) => {
+                        let subject = old.get("Subject").map(Value::text).unwrap_or_default();
+                        let cn = subject.trim_start_matches("CN=").to_string();
+                        (
+                            cn,
+                            old.get("FriendlyName").map(Value::text).unwrap_or_default(),
+                            old.get("Server")
+                                .map(Value::text)
+                                .unwrap_or(server_name.clone()),
+                        )
+                    }
+                    Some(_) => {
+                        return fail(
+                            "New-ExchangeCertificate: the pipeline input is not a certificate",
+                        );
+                    }
+                    None => {
+                        let subject = text("subjectname").ok_or(Failure(
+                            "New-ExchangeCertificate: -SubjectName is required in the simulator"
+                                .into(),
+                        ))?;
+                        let cn = subject
+                            .split_once('=')
+                            .map(|(_, v)| v.to_string())
+                            .unwrap_or(subject);
+                        (
+                            cn,
+                            text("friendlyname").unwrap_or_default(),
+                            server_name.clone(),
+                        )
+                    }
+                };
+                // Default services IMAP, POP, SMTP (piped renewals: none until enabled).
+                let services: Vec<String> = match text("services") {
+                    Some(list) => parse_services(&list)?,
+                    None if input.is_some() => Vec::new(),
+                    None => vec!["IMAP".into(), "POP".into(), "SMTP".into()],
+                };
+                let der = make_cert(
+                    &subject_cn,
+                    now - Duration::minutes(5),
+                    now + Duration::days(5 * 365),
+                );
+                let mut cert = SimCert::new(der, &[], &friendly);
+                cert.services = services.clone();
+                cert.exportable = flag("privatekeyexportable");
+                let s = self.server(&target)?;
+                // "Overwrite the existing default SMTP certificate?" — the default answer is
+                // Yes, and -Force answers Yes: either way the new one becomes the default.
+                // EXSIM_SMTP_OVERWRITE=1: a build that takes the default SMTP certificate
+                // whatever -Services says (tests the restore of the transport certificate).
+                let overwrite_anyway =
+                    std::env::var("EXSIM_SMTP_OVERWRITE").is_ok_and(|v| v == "1");
+                if services.iter().any(|x| x == "SMTP") || overwrite_anyway {
+                    s.transport = cert.thumbprint.clone();
+                }
+                let value = cert_value(&cert, &s.name);
+                s.certificates.push(cert);
+                Ok(value)
+            }
+            "enable-exchangecertificate" => {
+                let thumb = text("thumbprint").ok_or(Failure(
+                    "Enable-ExchangeCertificate: -Thumbprint is required".into(),
+                ))?;
+                let services = parse_services(&text("services").unwrap_or_default())?;
+                let s = self.server(&server_name)?;
+                let Some(index) = s
+                    .certificates
+                    .iter()
+                    .position(|c| c.thumbprint.eq_ignore_ascii_case(&thumb))
+                else {
+                    return fail(format!(
+                        "The certificate with thumbprint {thumb} was not found on server {}.",
+                        s.name
+                    ));
+                };
+                if s.certificates[index].facts().is_expired(now) {
+                    return fail(format!(
+                        "The certificate with thumbprint {thumb} has expired."
+                    ));
+                }
+                if services.iter().any(|x| x == "IIS") {
+                    for c in &mut s.certificates {
+                        c.services.retain(|x| x != "IIS");
+                    }
+                }
+                if services.iter().any(|x| x == "SMTP") {
+                    s.transport = s.certificates[index].thumbprint.clone();
+                }
+                let cert = &mut s.certificates[index];
+                for svc in services {
+                    if !cert.services.contains(&svc) {
+                        cert.services.push(svc);
+                    }
+                }
+                Ok(Value::Null)
+            }
+            "export-exchangecertificate" => {
+                let thumb = text("thumbprint").unwrap_or_default();
+                let password = match p.get("password") {
+                    Some(Value::Secure(id)) => id.clone(),
+                    _ => {
+                        return fail(
+                            "Export-ExchangeCertificate: -Password must be a SecureString",
+                        );
+                    }
+                };
+                let s = self.server(&server_name)?;
+                let cert = s
+                    .certificates
+                    .iter()
+                    .find(|c| c.thumbprint.eq_ignore_ascii_case(&thumb))
+                    .ok_or(Failure(format!(
+                        "The certificate with thumbprint {thumb} was not found on server {}.",
+                        s.name
+                    )))?;
+                if !cert.exportable {
+                    return fail("The private key couldn't be exported as PKCS-12.");
+                }
+                let mut blob = format!("SIMPFX|{password}|{}|", cert.friendly_name).into_bytes();
+                blob.extend(STANDARD.decode(&cert.der).unwrap_or_default());
+                let mut m = BTreeMap::new();
+                m.insert("FileData".into(), Value::Bytes(blob));
+                Ok(Value::Obj(m))
+            }
+            "import-exchangecertificate" => {
+                let Some(Value::Bytes(blob)) = p.get("filedata") else {
+                    return fail("Import-ExchangeCertificate: -FileData must be bytes");
+                };
+                let password = match p.get("password") {
+                    Some(Value::Secure(id)) => id.clone(),
+                    _ => {
+                        return fail(
+                            "Import-ExchangeCertificate: -Password must be a SecureString",
+                        );
+                    }
+                };
+                let mut parts = blob.splitn(4, |b| *b == b'|');
+                let (Some(b"SIMPFX"), Some(pw), Some(friendly), Some(der)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return fail("The PFX data is invalid.");
+                };
+                if pw != password.as_bytes() {
+                    return fail("The PKCS12 password is incorrect.");
+                }
+                let mut cert = SimCert::new(der.to_vec(), &[], &String::from_utf8_lossy(friendly));
+                cert.exportable = flag("privatekeyexportable");
+                let s = self.server(&server_name)?;
+                if s.certificates
+                    .iter()
+                    .any(|c| c.thumbprint == cert.thumbprint)
+                {
+                    return fail(format!(
+                        "The certificate with thumbprint {} already exists.",
+                        cert.thumbprint
+                    ));
+                }
+                let value = cert_value(&cert, &s.name);
+                s.certificates.push(cert);
+                Ok(value)
+            }
+            "remove-exchangecertificate" => {
+                let thumb = text("thumbprint").unwrap_or_default();
+                let (current, next) = (self.org.current.clone(), self.org.next.clone());
+                let s = self.server(&server_name)?;
+                let Some(index) = s
+                    .certificates
+                    .iter()
+                    .position(|c| c.thumbprint.eq_ignore_ascii_case(&thumb))
+                else {
+                    return fail(format!(
+                        "The certificate with thumbprint {thumb} was not found on server {}.",
+                        s.name
+                    ));
+                };
+                let c = &s.certificates[index];
+                // In use: bound to IIS, the default SMTP (internal transport) certificate, or
+                // named by AuthConfig.
+                if c.services.iter().any(|x| x == "IIS")
+                    || s.transport == c.thumbprint
+                    || c.thumbprint == current
+                    || c.thumbprint == next
+                {
+                    return fail(format!(
+                        "The certificate with thumbprint {thumb} is in use and can't be removed."
+                    ));
+                }
+                s.certificates.remove(index);
+                Ok(Value::Null)
+            }
+            "set-authconfig" => self.set_auth_config(p),
+            "restart-service" => {
+                let service = text("name").unwrap_or_default();
+                if service.eq_ignore_ascii_case("MSExchangeServiceHost") {
+                    // The AuthAdmin servicelet runs at service start.
+                    if !self.org.next.is_empty()
+                        && self.org.next_effective.is_some_and(|e| e <= now)
+                    {
+                        self.org.previous = std::mem::take(&mut self.org.current);
+                        self.org.current = std::mem::take(&mut self.org.next);
+                        self.org.next_effective = None;
+                        self.org.events.push(
+                            "AuthAdmin servicelet published the next certificate (event 2014)"
+                                .into(),
+                        );
+                    }
+                }
+                self.org
+                    .events
+                    .push(format!("{local}: service {service} restarted"));
+                Ok(Value::Null)
+            }
+            "restart-webapppool" => {
+                self.org.events.push(format!(
+                    "{local}: app pool {} recycled",
+                    text("name").unwrap_or_default()
+                ));
+                Ok(Value::Null)
+            }
+            "invoke-command" => {
+                let computer = text("computername").unwrap_or_default();
+                let Some(Value::Block(body)) = p.get("scriptblock").cloned() else {
+                    return fail("Invoke-Command: -ScriptBlock is required");
+                };
+                let name = self.server(&computer)?.name.clone();
+                let saved = std::mem::replace(&mut self.local, name);
+                let result = self.exec_code(&body);
+                self.local = saved;
+                result.map(|_| Value::Null)
+            }
+            other => fail(format!(
+                "The term '{other}' is not recognized as the name of a cmdlet (simulator)"
+            )),
+        }
+    }
+
+    fn set_auth_config(&mut self, p: &BTreeMap<String, Value>) -> R<Value> {
+        let now = self.org.now;
+        let force = p.get("force").is_some_and(Value::truthy);
+        let clear = p.get("clearpreviouscertificate").is_some_and(Value::truthy);
+        if let Some(thumb) = p.get("newcertificatethumbprint").map(Value::text) {
+            let thumb = thumb.to_ascii_uppercase();
+            let date = match p.get("newcertificateeffectivedate") {
+                Some(Value::Date(d)) => *d,
+                Some(Value::Str(s)) => DateTime::parse_from_rfc3339(s)
+                    .map(|d| d.with_timezone(&Utc))
+                    .map_err(|_| {
+                        Failure(format!(
+                            "Cannot convert value \"{s}\" to type \"System.DateTime\"."
+                        ))
+                    })?,
+                _ => {
+                    return fail(
+                        "Set-AuthConfig: -NewCertificateEffectiveDate is required with -NewCertificateThumbprint",
+                    );
+                }
+            };
+            if date < now - Duration::minutes(5) {
+                return fail("The new certificate effective date is invalid.");
+            }
+            if date < now + Duration::hours(48) && !force {
+                return fail(
+                    "The new certificate effective date is less than 48 hours from now: confirmation required (use -Force).",
+                );
+            }
+            if thumb == self.org.current {
+                return fail("The new certificate is the same as the current certificate.");
+            }
+            let local = self.local.clone();
+            let s = self.server(&local)?;
+            let cert = s
+                .certificates
+                .iter()
+                .find(|c| c.thumbprint == thumb)
+                .ok_or(Failure(format!(
+                    "The certificate with thumbprint {thumb} was not found on server {}.",
+                    s.name
+                )))?;
+            let facts = cert.facts();
+            if facts.is_expired(now) || facts.not_after <= date {
+                return fail("The certificate is expired or expires before the effective date.");
+            }
+            if !cert.exportable && !force {
+                return fail("The certificate's private key is not exportable.");
+            }
+            self.org.next = thumb;
+            self.org.next_effective = Some(date);
+            return Ok(Value::Null);
+        }
+        if p.get("publishcertificate").is_some_and(Value::truthy) {
+            if self.org.next.is_empty() {
+                return fail("There is no next certificate to publish.");
+            }
+            let old = std::mem::take(&mut self.org.current);
+            self.org.previous = if clear { String::new() } else { old };
+            self.org.current = std::mem::take(&mut self.org.next);
+            self.org.next_effective = None;
+            return Ok(Value::Null);
+        }
+        if let Some(thumb) = p.get("certificatethumbprint").map(Value::text) {
+            self.org.previous = std::mem::take(&mut self.org.current);
+            self.org.current = thumb.to_ascii_uppercase();
+            return Ok(Value::Null);
+        }
+        if clear {
+            self.org.previous.clear();
+            return Ok(Value::Null);
+        }
+        fail("Set-AuthConfig: no parameter the simulator knows")
+    }
+
+    /// The runner's `Get-RenewState`, natively.
+    fn renew_state(&mut self, servers: Vec<String>, nonce: &str) {
+        let when = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let list: Vec<Json> = servers
+            .iter()
+            .map(|name| match self.server(name) {
+                Ok(s) => json!({
+                    "name": s.name, "reachable": true, "error": null, "transport": s.transport,
+                    "certificates": s.certificates.iter().map(|c| json!({"thumbprint": c.thumbprint, "services": c.services_text(), "not_after": when(c.facts().not_after), "subject": c.facts().subject})).collect::<Vec<_>>(),
+                }),
+                Err(Failure(e)) => json!({"name": name, "reachable": false, "error": e, "transport": null, "certificates": []}),
+            })
+            .collect();
+        let new: BTreeMap<String, String> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("RenewNew"))
+            .map(|(k, v)| (k.clone(), v.text()))
+            .collect();
+        let state = json!({
+            "now": when(self.org.now),
+            "computer": self.local,
+            "auth": {"current": self.org.current, "previous": self.org.previous, "next": self.org.next, "next_effective": self.org.next_effective.map(when)},
+            "hybrid": self.org.hybrid, "servers": list, "new": new,
+        });
+        self.out.push(format!("@@STATE {state}"));
+        self.out.push(format!("@@END {nonce}"));
+    }
+
+    /// One line from the runner.
+    fn line(&mut self, line: &str) {
+        let tree = match self.parse(line) {
+            Ok(tree) => tree,
+            Err(Failure(e)) => {
+                self.out.push(e);
+                return;
+            }
+        };
+        let root = tree.root_node();
+        // The runner's two functions.
+        if let Some(command) = first_command(root)
+            && let Some(name_node) = command.named_child(0)
+        {
+            let name = &line[name_node.byte_range()];
+            if name.eq_ignore_ascii_case("Invoke-RenewStep")
+                || name.eq_ignore_ascii_case("Get-RenewState")
+            {
+                let mut params = BTreeMap::new();
+                if let Some(elements) = command.named_child(1) {
+                    let mut c = elements.walk();
+                    let items: Vec<Node> = elements
+                        .named_children(&mut c)
+                        .filter(|n| n.kind() != "command_argument_sep")
+                        .collect();
+                    for pair in items.chunks(2) {
+                        if let [k, v] = pair {
+                            let key = line[k.byte_range()]
+                                .trim_start_matches('-')
+                                .to_ascii_lowercase();
+                            if let Ok(value) = self.expr(*v, line) {
+                                params.insert(key, value);
+                            }
+                        }
+                    }
+                }
+                let nonce = params.get("nonce").map(Value::text).unwrap_or_default();
+                if name.eq_ignore_ascii_case("Get-RenewState") {
+                    let servers = match params.get("servers") {
+                        Some(Value::Arr(a)) => a.iter().map(Value::text).collect(),
+                        Some(v) => vec![v.text()],
+                        None => Vec::new(),
+                    };
+                    self.renew_state(servers, &nonce);
+                } else {
+                    let id = params.get("id").map(Value::text).unwrap_or_default();
+                    let code = params
+                        .get("encoded")
+                        .map(Value::text)
+                        .and_then(|e| STANDARD.decode(e).ok())
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default();
+                    let before = self.out.len();
+                    let result = self.exec_code(&code);
+                    let produced: Vec<String> = self
+                        .out
+                        .drain(before..)
+                        .map(|l| format!("@@OUT {l}"))
+                        .collect();
+                    self.out.extend(produced);
+                    let (ok, error) = match result {
+                        Ok(()) => (true, Json::Null),
+                        Err(Failure(e)) => (false, json!(e)),
+                    };
+                    self.out.push(format!(
+                        "@@RESULT {}",
+                        json!({"id": id, "ok": ok, "error": error})
+                    ));
+                    self.out.push(format!("@@END {nonce}"));
+                }
+                self.save();
+                return;
+            }
+        }
+        if let Err(Failure(e)) = self.exec_node(root, line) {
+            self.out.push(format!("ERROR: {e}"));
+        }
+        self.save();
+    }
+}
+
+fn first_command(root: Node) -> Option<Node> {
+    let mut node = root;
+    loop {
+        if node.kind() == "command" {
+            return Some(node);
+        }
+        node = node.named_child(0)?;
+        if node.kind() == "assignment_expression" {
+            return None;
+        }
+    }
+}
+
+fn cert_value(c: &SimCert, server: &str) -> Value {
+    let facts = c.facts();
+    let mut m = BTreeMap::new();
+    m.insert("Thumbprint".into(), Value::Str(c.thumbprint.clone()));
+    m.insert("Subject".into(), Value::Str(facts.subject.clone()));
+    m.insert("FriendlyName".into(), Value::Str(c.friendly_name.clone()));
+    m.insert("Services".into(), Value::Str(c.services_text()));
+    m.insert("NotAfter".into(), Value::Date(facts.not_after));
+    m.insert("Server".into(), Value::Str(server.into()));
+    Value::Obj(m)
+}
+
+fn parse_services(list: &str) -> R<Vec<String>> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let known = [
+            "IIS",
+            "SMTP",
+            "IMAP",
+            "POP",
+            "UM",
+            "UMCallRouter",
+            "Federation",
+        ];
+        if part.eq_ignore_ascii_case("None") {
+            continue;
+        }
+        match known.iter().find(|k| k.eq_ignore_ascii_case(part)) {
+            Some(k) => out.push(k.to_string()),
+            None => return fail(format!("Cannot convert '{part}' to AllowedServices")),
+        }
+    }
+    Ok(out)
+}
+
+fn variable_name(text: &str) -> String {
+    let name = text.trim().trim_start_matches('$');
+    let name = name
+        .strip_prefix("global:")
+        .or_else(|| name.strip_prefix("script:"))
+        .unwrap_or(name);
+    name.to_string()
+}
+
+fn unquote(text: &str) -> String {
+    let inner: String = {
+        let mut chars: Vec<char> = text.chars().collect();
+        if chars.len() >= 2 {
+            chars.remove(0);
+            chars.pop();
+        }
+        chars.into_iter().collect()
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}')
+            && chars.peek() == Some(&c)
+        {
+            chars.next();
+        }
+    }
+    out
+}
+
+fn arg_value(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("init") => (|| -> Result<(), String> {
+            let org_path = arg_value(&args, "--org").ok_or("--org")?;
+            let scenario = arg_value(&args, "--scenario").ok_or("--scenario")?;
+            let now = arg_value(&args, "--now").ok_or("--now")?;
+            let now = DateTime::parse_from_rfc3339(&now)
+                .map_err(|e| e.to_string())?
+                .with_timezone(&Utc);
+            let count = arg_value(&args, "--servers")
+                .map_or(Ok(2), |s| s.parse::<usize>())
+                .map_err(|e| e.to_string())?;
+            let org = init(&scenario, now, count)?;
+            std::fs::write(
+                &org_path,
+                serde_json::to_string_pretty(&org).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())
+        })(),
+        Some("export") => (|| -> Result<(), String> {
+            let org_path = arg_value(&args, "--org").ok_or("--org")?;
+            let out = arg_value(&args, "--out").ok_or("--out")?;
+            let org: Org = serde_json::from_str(
+                &std::fs::read_to_string(&org_path).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+            std::fs::write(
+                out,
+                serde_json::to_string_pretty(&export_bundle(&org)).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())
+        })(),
+        _ => shell(),
+    };
+    if let Err(e) = result {
+        eprintln!("exchange_simulator: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// Stands in for `powershell.exe -Command -`.
+fn shell() -> Result<(), String> {
+    let path = PathBuf::from(std::env::var("EXSIM_ORG").map_err(|_| "EXSIM_ORG is not set")?);
+    let org: Org =
+        serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_powershell::LANGUAGE.into())
+        .map_err(|e| e.to_string())?;
+    // EXSIM_COMPUTER: the server the shell runs on (default: the first).
+    let local = std::env::var("EXSIM_COMPUTER").ok().unwrap_or_else(|| {
+        org.servers
+            .first()
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    });
+    let mut sim = Sim {
+        org,
+        path,
+        vars: BTreeMap::new(),
+        local,
+        out: Vec::new(),
+        parser,
+    };
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        sim.line(&line);
+        for out in sim.out.drain(..) {
+            let _ = writeln!(stdout, "{out}");
+        }
+        let _ = stdout.flush();
+    }
+    sim.save();
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The only way PowerShell text is made: validated values, single-quoted with quotes doubled,
+//! assembled by a small typed builder. No step is built by concatenating raw input.
+//!
+//! The subset used here is plain Windows PowerShell 5.1: cmdlet calls with named parameters,
+//! assignments of a cmdlet's result to a variable, a two-command pipeline and
+//! `Invoke-Command -ComputerName … -ScriptBlock { … }` for other servers.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::model::Thumbprint;
+
+/// A value from the input that cannot be used safely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValidationError(pub String);
+
+/// A server name: DNS name characters only (letters, digits, `-`, `.`), labels of 1 to 63
+/// characters, at most 253 in all.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ServerName(String);
+
+impl ServerName {
+    pub fn parse(text: &str) -> Result<ServerName, ValidationError> {
+        let shown = shown(text);
+        let valid = !text.is_empty()
+            && text.len() <= 253
+            && text.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if valid {
+            Ok(ServerName(text.to_string()))
+        } else {
+            Err(ValidationError(format!(
+                "server name {shown} is not a DNS name (letters, digits, '-' and '.' only): refusing to plan"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same server whatever the case or domain suffix (see `Server::key_of`).
+    pub fn key(&self) -> String {
+        crate::model::Server::key_of(&self.0)
+    }
+}
+
+impl std::fmt::Display for ServerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A thumbprint re-checked at the boundary: exactly 40 hexadecimal digits.
+pub fn thumbprint(text: &str) -> Result<Thumbprint, ValidationError> {
+    if text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        Thumbprint::parse(text)
+            .ok_or_else(|| ValidationError(format!("thumbprint {text} is invalid")))
+    } else {
+        Err(ValidationError(format!(
+            "thumbprint {} is not 40 hexadecimal digits: refusing to plan",
+            shown(text)
+        )))
+    }
+}
+
+/// Free text (friendly names, messages): any printable character, no control characters.
+pub fn text(value: &str, what: &str) -> Result<String, ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError(format!(
+            "{what} {} contains control characters (line breaks, tabs …): refusing to plan",
+            shown(value)
+        )));
+    }
+    if value.chars().count() > 256 {
+        return Err(ValidationError(format!(
+            "{what} is longer than 256 characters"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// Exchange service names a certificate can be enabled for.
+pub const SERVICES: &[&str] = &[
+    "IIS",
+    "SMTP",
+    "IMAP",
+    "POP",
+    "UM",
+    "UMCallRouter",
+    "Federation",
+];
+
+/// Services the Auth Certificate must never be enabled for.
+pub const FORBIDDEN_FOR_AUTH: &[&str] = &["IIS", "SMTP", "IMAP", "POP"];
+
+pub fn service(name: &str) -> Result<&'static str, ValidationError> {
+    SERVICES
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(name.trim()))
+        .copied()
+        .ok_or_else(|| ValidationError(format!("unknown Exchange service {}", shown(name))))
+}
+
+/// An input value as an error message shows it: escaped, shortened.
+fn shown(text: &str) -> String {
+    let escaped: String = text.escape_debug().collect();
+    let short: String = escaped.chars().take(80).collect();
+    format!("\"{short}\"")
+}
+
+/// A PowerShell single-quoted string literal. Inside one, only quote characters are special:
+/// `'` and the typographic quotes PowerShell treats alike (U+2018, U+2019, U+201A, U+201B);
+/// each is doubled. Nothing else (`$`, backtick, `;`) is interpreted.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+            out.push(c);
+        }
+        // Validated values hold no control characters; free text (notes, messages) could:
+        // a NUL or escape would end up verbatim in a script, so it becomes U+FFFD.
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            out.push('\u{FFFD}');
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A thumbprint in a step: known when planning, or made by an earlier step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThumbRef {
+    Known(Thumbprint),
+    /// The certificate created by a step, kept in `$global:RenewNew<slot>` (slot 0: the new
+    /// Auth Certificate).
+    New(u8),
+}
+
+impl ThumbRef {
+    pub fn powershell(&self) -> String {
+        match self {
+            ThumbRef::Known(t) => quote(t.as_str()),
+            ThumbRef::New(slot) => format!("$global:{}", Self::variable(*slot)),
+        }
+    }
+
+    pub fn variable(slot: u8) -> String {
+        format!("RenewNew{slot}")
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            ThumbRef::Known(t) => t.to_string(),
+            ThumbRef::New(0) => "the new Auth Certificate".into(),
+            ThumbRef::New(slot) => format!("the new certificate #{slot}"),
+        }
+    }
+}
+
+/// Variables the steps use: fixed names, never from input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    Cert,
+    Old,
+    Transport,
+    Password,
+    Export,
+}
+
+impl Var {
+    fn name(self) -> &'static str {
+        match self {
+            Var::Cert => "$renewCert",
+            Var::Old => "$renewOld",
+            Var::Transport => "$renewTransport",
+            Var::Password => "$renewPassword",
+            Var::Export => "$renewExport",
+        }
+    }
+}
+
+/// A parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// A validated string, single-quoted.
+    Str(String),
+    Server(ServerName),
+    Thumb(ThumbRef),
+    Bool(bool),
+    /// A switch parameter (`-Force`).
+    Switch,
+    /// `-Confirm:$false`.
+    SwitchFalse,
+    /// `@()`.
+    EmptyArray,
+    /// A property of a step variable (`$renewExport.FileData`).
+    Property(Var, &'static str),
+    Variable(Var),
+    /// An instant, as an RFC 3339 UTC literal PowerShell converts to `[datetime]`.
+    Date(DateTime<Utc>),
+    /// `(Get-Date)`: the instant the cmdlet runs.
+    Now,
+}
+
+impl Arg {
+    fn powershell(&self) -> String {
+        match self {
+            Arg::Str(s) => quote(s),
+            Arg::Server(s) => quote(s.as_str()),
+            Arg::Thumb(t) => t.powershell(),
+            Arg::Bool(true) => "$true".into(),
+            Arg::Bool(false) => "$false".into(),
+            Arg::Switch | Arg::SwitchFalse => String::new(),
+            Arg::EmptyArray => "@()".into(),
+            Arg::Property(var, property) => format!("{}.{property}", var.name()),
+            Arg::Variable(var) => var.name().into(),
+            Arg::Date(at) => quote(&at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            Arg::Now => "(Get-Date)".into(),
+        }
+    }
+}
+
+/// One cmdlet call with named parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub name: &'static str,
+    pub params: Vec<(&'static str, Arg)>,
+}
+
+impl Command {
+    pub fn new(name: &'static str) -> Command {
+        Command {
+            name,
+            params: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, name: &'static str, value: Arg) -> Command {
+        self.params.push((name, value));
+        self
+    }
+
+    pub fn switch(self, name: &'static str) -> Command {
+        self.arg(name, Arg::Switch)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arg> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, a)| a)
+    }
+
+    pub fn powershell(&self) -> String {
+        let mut out = self.name.to_string();
+        for (name, value) in &self.params {
+            match value {
+                Arg::Switch => out.push_str(&format!(" -{name}")),
+                Arg::SwitchFalse => out.push_str(&format!(" -{name}:$false")),
+                other => out.push_str(&format!(" -{name} {}", other.powershell())),
+            }
+        }
+        out
+    }
+}
+
+/// One statement of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    Run(Command),
+    /// `$var = Command …`
+    Assign(Var, Command),
+    /// `$var = First … | Second …`
+    AssignPipe(Var, Command, Command),
+    /// `$global:RenewNew<slot> = $var.Thumbprint`
+    Remember(u8, Var),
+    /// `$renewPassword = ConvertTo-SecureString -String (…random…) -AsPlainText -Force`: a
+    /// one-time password made on the Exchange server from two random GUIDs; it never leaves it.
+    OneTimePassword,
+    /// `Invoke-Command -ComputerName 'S' -ScriptBlock { … }`
+    Remote(ServerName, Vec<Command>),
+}
+
+impl Statement {
+    pub fn powershell(&self) -> String {
+        match self {
+            Statement::Run(c) => c.powershell(),
+            Statement::Assign(v, c) => format!("{} = {}", v.name(), c.powershell()),
+            Statement::AssignPipe(v, a, b) => {
+                format!("{} = {} | {}", v.name(), a.powershell(), b.powershell())
+            }
+            Statement::Remember(slot, v) => {
+                format!(
+                    "$global:{} = {}.Thumbprint",
+                    ThumbRef::variable(*slot),
+                    v.name()
+                )
+            }
+            Statement::OneTimePassword => format!(
+                "{} = ConvertTo-SecureString -String ([guid]::NewGuid().ToString('N') + [guid]::NewGuid().ToString('N')) -AsPlainText -Force",
+                Var::Password.name()
+            ),
+            Statement::Remote(server, commands) => {
+                let body: Vec<String> = commands.iter().map(Command::powershell).collect();
+                format!(
+                    "Invoke-Command -ComputerName {} -ScriptBlock {{ {} }}",
+                    quote(server.as_str()),
+                    body.join("; ")
+                )
+            }
+        }
+    }
+
+    /// Every command in the statement, in order.
+    pub fn commands(&self) -> Vec<&Command> {
+        match self {
+            Statement::Run(c) | Statement::Assign(_, c) => vec![c],
+            Statement::AssignPipe(_, a, b) => vec![a, b],
+            Statement::Remote(_, list) => list.iter().collect(),
+            Statement::Remember(..) | Statement::OneTimePassword => Vec::new(),
+        }
+    }
+}
+
+/// Statements as lines of PowerShell.
+pub fn render(statements: &[Statement]) -> String {
+    statements
+        .iter()
+        .map(Statement::powershell)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_double_every_quote_character() {
+        assert_eq!(quote("it's"), "'it''s'");
+        assert_eq!(quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
+        assert_eq!(quote("$(x) `y; z"), "'$(x) `y; z'");
+    }
+
+    #[test]
+    fn server_names_are_dns_names() {
+        assert!(ServerName::parse("EXCH01").is_ok());
+        assert!(ServerName::parse("exch01.contoso.lab").is_ok());
+        for bad in ["", "a'b", "a b", "a;b", "$(x)", "a\nb", "-a", "a..b", "a`b"] {
+            assert!(ServerName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn thumbprints_are_40_hex_digits() {
+        assert!(thumbprint(&"A".repeat(40)).is_ok());
+        assert!(thumbprint(&"A".repeat(39)).is_err());
+        assert!(thumbprint(&format!("{}'", "A".repeat(39))).is_err());
+    }
+
+    #[test]
+    fn text_refuses_control_characters() {
+        assert!(text("Microsoft Exchange", "friendly name").is_ok());
+        assert!(text("a\nb", "friendly name").is_err());
+    }
+}

@@ -1,0 +1,472 @@
+//! The renewal plans, scenario by scenario: which steps, in which order, and the safety
+//! invariants asserted over every plan (no Auth Certificate enabled for IIS/SMTP/IMAP/POP, the
+//! transport certificate kept, no effective date in the past or within 48 h unless
+//! --emergency, the previous certificate never cleared before the new one is current
+//! everywhere unless it expired).
+
+mod common;
+
+use chrono::Duration;
+use common::renew::{SimOrg, now};
+use exchange_authcert::judge::{Policy, judge};
+use exchange_authcert::model::ExchangeState;
+use exchange_authcert::renew::powershell::{Arg, Statement, ThumbRef};
+use exchange_authcert::renew::{Check, Plan, RenewOptions, Scenario, decide};
+
+fn state_of(org: &SimOrg) -> ExchangeState {
+    let path = org.export("bundle.json");
+    let record = exchange_authcert::source::bundle::read_bundle(&path).expect("bundle");
+    let mut state = ExchangeState::default();
+    state.add_bundle(record, "bundle.json").expect("state");
+    state
+}
+
+fn plan_at(
+    scenario: &str,
+    options: &RenewOptions,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Plan, String> {
+    let org = SimOrg::new(scenario);
+    let state = state_of(&org);
+    let report = judge(&state, &Policy::defaults(at));
+    decide(&state, &report, options).map_err(|e| e.to_string())
+}
+
+fn plan_of(scenario: &str, options: &RenewOptions) -> Plan {
+    let plan = plan_at(scenario, options, now()).unwrap_or_else(|e| panic!("{scenario}: {e}"));
+    assert_invariants(&plan, options);
+    plan
+}
+
+fn ids(plan: &Plan) -> Vec<&str> {
+    plan.steps.iter().map(|s| s.id.as_str()).collect()
+}
+
+fn checks(list: &[exchange_authcert::renew::CheckView]) -> Vec<&Check> {
+    list.iter().map(|c| &c.check).collect()
+}
+
+/// The safety invariants, over any plan.
+fn assert_invariants(plan: &Plan, options: &RenewOptions) {
+    let mut published = false;
+    for step in &plan.steps {
+        for command in step.statements.iter().flat_map(Statement::commands) {
+            match command.name {
+                // Never the Auth Certificate for IIS, SMTP, IMAP, POP: Enable only ever names the
+                // recorded transport certificate or a renewed self-signed one.
+                "Enable-ExchangeCertificate" => {
+                    let target = command
+                        .get("Thumbprint")
+                        .expect("Enable names a thumbprint");
+                    match target {
+                        Arg::Property(_, "InternalTransportCertificateThumbprint") => {}
+                        Arg::Property(_, "Thumbprint") => {
+                            assert!(step.id.starts_with("renew-selfsigned-"), "{}", step.id)
+                        }
+                        other => panic!("step {} enables {other:?}", step.id),
+                    }
+                }
+                "New-ExchangeCertificate" if step.id == "new-auth-certificate" => {
+                    assert_eq!(command.get("Services"), Some(&Arg::Str("None".into())));
+                }
+                "Set-AuthConfig" => {
+                    if let Some(date) = command.get("NewCertificateEffectiveDate") {
+                        let forced = command.get("Force").is_some();
+                        match date {
+                            Arg::Date(d) => {
+                                assert!(*d >= plan.created_at, "effective date in the past");
+                                if *d < plan.created_at + Duration::hours(48) {
+                                    assert!(
+                                        forced && options.emergency,
+                                        "within 48 h without --emergency"
+                                    );
+                                }
+                            }
+                            Arg::Now => assert!(
+                                forced && options.emergency,
+                                "effective now without --emergency"
+                            ),
+                            other => panic!("effective date {other:?}"),
+                        }
+                        // The staged certificate is in every store first.
+                        for server in &plan.servers {
+                            assert!(
+                                checks(&step.preconditions).iter().any(
+                                    |c| matches!(c, Check::Present { server: s, .. } if s == server)
+                                ),
+                                "{server}"
+                            );
+                        }
+                    }
+                    if command.get("PublishCertificate").is_some() {
+                        published = true;
+                        for server in &plan.servers {
+                            assert!(
+                                checks(&step.preconditions).iter().any(
+                                    |c| matches!(c, Check::Present { server: s, .. } if s == server)
+                                ),
+                                "publish before {server} holds it"
+                            );
+                        }
+                    }
+                    if command.get("ClearPreviousCertificate").is_some() {
+                        let pre = checks(&step.preconditions);
+                        assert!(pre.iter().any(|c| matches!(c, Check::CurrentIs { .. })));
+                        let on_all = plan.servers.iter().all(|server| {
+                            pre.iter().any(
+                                |c| matches!(c, Check::Present { server: s, .. } if s == server),
+                            )
+                        });
+                        let expired = step.why.contains("expired");
+                        assert!(
+                            on_all || expired,
+                            "clear previous without the current on every server: {}",
+                            step.why
+                        );
+                        if plan.scenarios.contains(&Scenario::Replace) {
+                            assert!(published, "clear before publish");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Every step that touches a store verifies the transport certificate afterwards.
+        if step
+            .statements
+            .iter()
+            .flat_map(Statement::commands)
+            .any(|c| c.name.ends_with("ExchangeCertificate"))
+        {
+            let verify = checks(&step.verify);
+            assert!(
+                verify.iter().any(|c| matches!(
+                    c,
+                    Check::TransportUnchanged { .. } | Check::TransportIs { .. }
+                )),
+                "{} does not verify the transport certificate",
+                step.id
+            );
+        }
+    }
+}
+
+fn emergency() -> RenewOptions {
+    RenewOptions {
+        emergency: true,
+        ..RenewOptions::default()
+    }
+}
+
+#[test]
+fn stage_next_creates_imports_then_stages_at_least_48_hours_ahead() {
+    let plan = plan_of("stage", &RenewOptions::default());
+    assert_eq!(plan.scenarios, vec![Scenario::StageNext]);
+    assert_eq!(
+        ids(&plan),
+        ["new-auth-certificate", "import-new-exch02", "stage-next"]
+    );
+    assert!(plan.refusals.is_empty());
+    let stage = &plan.steps[2];
+    assert!(
+        stage
+            .powershell
+            .contains("-NewCertificateEffectiveDate '2026-12-05T00:00:00Z'"),
+        "{}",
+        stage.powershell
+    );
+    assert!(!stage.powershell.contains("-Force"));
+    assert!(
+        checks(&stage.preconditions)
+            .iter()
+            .any(|c| matches!(c, Check::EffectiveAtLeast { hours: 48, .. }))
+    );
+    assert!(checks(&stage.verify).contains(&&Check::NextIs {
+        thumbprint: ThumbRef::New(0)
+    }));
+    // The creation records and restores the transport certificate; the import uses a one-time
+    // password made on the server.
+    assert!(
+        plan.steps[0]
+            .powershell
+            .starts_with("$renewTransport = Get-TransportService -Identity 'EXCH01'")
+    );
+    assert!(plan.steps[0].powershell.contains("-Services 'SMTP' -Force"));
+    assert!(plan.steps[1].powershell.contains("[guid]::NewGuid()"));
+}
+
+#[test]
+fn effective_in_is_never_less_than_48_hours_without_emergency() {
+    let short = RenewOptions {
+        effective_in: Some(Duration::hours(24)),
+        ..RenewOptions::default()
+    };
+    let error = plan_at("stage", &short, now()).unwrap_err();
+    assert!(error.contains("48 h"), "{error}");
+    let forced = RenewOptions {
+        emergency: true,
+        ..short.clone()
+    };
+    let plan = plan_of("stage", &forced);
+    assert!(plan.steps[2].powershell.contains("-Force"));
+    let chosen = RenewOptions {
+        effective_in: Some(Duration::days(10)),
+        ..RenewOptions::default()
+    };
+    let plan = plan_of("stage", &chosen);
+    assert!(plan.steps[2].powershell.contains("'2026-12-11T00:00:00Z'"));
+    // Not after the current certificate expires (in 20 days).
+    let late = RenewOptions {
+        effective_in: Some(Duration::days(25)),
+        ..RenewOptions::default()
+    };
+    assert!(
+        plan_at("stage", &late, now())
+            .unwrap_err()
+            .contains("before the current certificate expires")
+    );
+}
+
+#[test]
+fn replace_is_the_emergency_sequence_and_needs_emergency() {
+    let plan = plan_of("replace", &emergency());
+    assert_eq!(plan.scenarios, vec![Scenario::Replace]);
+    assert_eq!(
+        ids(&plan),
+        [
+            "new-auth-certificate",
+            "import-new-exch02",
+            "stage-next-now",
+            "publish",
+            "clear-previous",
+            "restart-exch01",
+            "restart-exch02"
+        ]
+    );
+    assert!(plan.steps[2].powershell.contains("(Get-Date) -Force"));
+    assert!(
+        plan.steps[6]
+            .powershell
+            .starts_with("Invoke-Command -ComputerName 'EXCH02'")
+    );
+    let plain = plan_at("replace", &RenewOptions::default(), now()).unwrap();
+    assert!(
+        plain.refusals.iter().any(|r| r.contains("--emergency")),
+        "{:?}",
+        plain.refusals
+    );
+    // Missing everywhere is a replacement too.
+    let missing = plan_of("replace-missing", &emergency());
+    assert_eq!(missing.scenarios, vec![Scenario::Replace]);
+}
+
+#[test]
+fn a_current_certificate_about_to_expire_is_replaced_but_not_cleared() {
+    // 19 days later the current certificate (20 days left at creation) has one day left.
+    let at = now() + Duration::days(19);
+    let plan = plan_at("stage", &emergency(), at).unwrap();
+    assert_invariants(&plan, &emergency());
+    assert_eq!(plan.scenarios, vec![Scenario::Replace]);
+    assert!(!ids(&plan).contains(&"clear-previous"), "{:?}", ids(&plan));
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("previous certificate stays set"))
+    );
+}
+
+#[test]
+fn import_current_and_next_where_missing() {
+    let plan = plan_of("import", &RenewOptions::default());
+    assert_eq!(plan.scenarios, vec![Scenario::ImportCurrent]);
+    assert_eq!(ids(&plan), ["import-current-exch02"]);
+    assert!(
+        plan.steps[0]
+            .powershell
+            .contains("Export-ExchangeCertificate -Server 'EXCH01'")
+    );
+    assert!(
+        plan.steps[0]
+            .powershell
+            .contains("Import-ExchangeCertificate -Server 'EXCH02'")
+    );
+    let plan = plan_of("import-next", &RenewOptions::default());
+    assert_eq!(plan.scenarios, vec![Scenario::ImportNext]);
+    assert_eq!(ids(&plan), ["import-next-exch02"]);
+}
+
+#[test]
+fn an_overdue_next_certificate_is_published() {
+    let plan = plan_of("publish", &RenewOptions::default());
+    assert_eq!(plan.scenarios, vec![Scenario::PublishOverdue]);
+    assert_eq!(ids(&plan), ["publish", "restart-exch01", "restart-exch02"]);
+    assert_eq!(
+        plan.steps[0].powershell,
+        "Set-AuthConfig -PublishCertificate"
+    );
+}
+
+#[test]
+fn the_previous_certificate_is_cleared_after_clear_after_or_once_expired() {
+    let plan = plan_of("clear", &RenewOptions::default());
+    assert_eq!(plan.scenarios, vec![Scenario::ClearPrevious]);
+    assert_eq!(ids(&plan), ["clear-previous"]);
+    // Current NotBefore 60 days ago + 30 days assumed staging lead: active ~30 days.
+    let patient = RenewOptions {
+        clear_after: Duration::days(40),
+        ..RenewOptions::default()
+    };
+    let plan = plan_of("clear", &patient);
+    assert_eq!(plan.scenarios, vec![Scenario::Nothing]);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("can be cleared from")),
+        "{:?}",
+        plan.notes
+    );
+    // An expired previous certificate goes whatever --clear-after says.
+    let plan = plan_of("clear-expired", &patient);
+    assert_eq!(ids(&plan), ["clear-previous"]);
+}
+
+#[test]
+fn self_signed_certificates_are_renewed_for_the_same_services() {
+    let plan = plan_of("selfsigned", &RenewOptions::default());
+    assert_eq!(plan.scenarios, vec![Scenario::SelfSigned]);
+    assert_eq!(plan.steps.len(), 1);
+    let step = &plan.steps[0];
+    assert!(step.id.starts_with("renew-selfsigned-exch01-"));
+    assert!(step.powershell.contains("-Services 'IIS, SMTP' -Force"));
+    assert!(
+        checks(&step.verify)
+            .iter()
+            .any(|c| matches!(c, Check::TransportIs { .. }))
+    );
+    let cleanup = RenewOptions {
+        cleanup: true,
+        ..RenewOptions::default()
+    };
+    let plan = plan_of("selfsigned", &cleanup);
+    assert_eq!(plan.steps.len(), 2);
+    assert!(plan.steps[1].id.starts_with("remove-replaced-exch01-"));
+}
+
+#[test]
+fn cleanup_removes_only_expired_certificates_bound_to_nothing() {
+    let plain = plan_of("cleanup", &RenewOptions::default());
+    assert_eq!(plain.scenarios, vec![Scenario::Nothing]);
+    let plan = plan_of(
+        "cleanup",
+        &RenewOptions {
+            cleanup: true,
+            ..RenewOptions::default()
+        },
+    );
+    assert_eq!(plan.scenarios, vec![Scenario::Cleanup]);
+    assert_eq!(plan.steps.len(), 2, "{:?}", ids(&plan));
+    for step in &plan.steps {
+        assert!(step.id.starts_with("remove-exch02-"));
+        assert!(step.powershell.ends_with("-Confirm:$false"));
+    }
+}
+
+#[test]
+fn hybrid_needs_acknowledgement_and_always_ends_with_the_hcw_reminder() {
+    let plain = plan_at("hybrid", &RenewOptions::default(), now()).unwrap();
+    assert!(
+        plain
+            .refusals
+            .iter()
+            .any(|r| r.contains("--hybrid-acknowledged"))
+    );
+    let acknowledged = plan_of(
+        "hybrid",
+        &RenewOptions {
+            hybrid_acknowledged: true,
+            ..RenewOptions::default()
+        },
+    );
+    assert!(acknowledged.refusals.is_empty());
+    assert!(
+        acknowledged
+            .notes
+            .last()
+            .is_some_and(|n| n.contains("Hybrid Configuration Wizard"))
+    );
+}
+
+#[test]
+fn unreachable_servers_refuse_unless_ignored() {
+    let plain = plan_at("unreachable", &RenewOptions::default(), now()).unwrap();
+    assert!(
+        plain
+            .refusals
+            .iter()
+            .any(|r| r.contains("EXCH02") && r.contains("--ignore-unreachable"))
+    );
+    let ignored = plan_of(
+        "unreachable",
+        &RenewOptions {
+            ignore_unreachable: true,
+            ..RenewOptions::default()
+        },
+    );
+    assert!(ignored.refusals.is_empty());
+    assert_eq!(ignored.servers.len(), 1);
+    assert_eq!(ids(&ignored), ["new-auth-certificate", "stage-next"]);
+    assert!(ignored.notes.iter().any(|n| n.contains("EXCH02")));
+}
+
+#[test]
+fn a_healthy_organisation_needs_nothing() {
+    let plan = plan_of("healthy", &RenewOptions::default());
+    assert_eq!(plan.scenarios, vec![Scenario::Nothing]);
+    assert!(plan.steps.is_empty());
+}
+
+#[test]
+fn plan_output_text_and_json() {
+    let org = SimOrg::new("stage");
+    let output = org.renew(&["plan"], &[], None);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "Renewal plan (stage_next)",
+        "1. Create a new Auth Certificate on EXCH01",
+        "verified:",
+        "impact:",
+        "rollback:",
+        "PowerShell:",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    // The default subcommand is plan.
+    let default = org.renew(&[], &[], None);
+    assert_eq!(default.stdout, output.stdout);
+    let output = org.renew(&["plan", "--output", "json"], &[], None);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON plan");
+    assert_eq!(json["scenarios"][0], "stage_next");
+    assert_eq!(json["steps"][2]["id"], "stage-next");
+    assert!(json["steps"][0]["verify"][0]["description"].is_string());
+    assert!(
+        json["steps"][0]["powershell"]
+            .as_str()
+            .unwrap()
+            .contains("New-ExchangeCertificate")
+    );
+}
+
+#[test]
+fn bad_options_are_one_line_errors() {
+    let org = SimOrg::new("stage");
+    for (args, needle) in [
+        (vec!["plan", "--effective-in", "soon"], "--effective-in"),
+        (vec!["plan", "--clear-after", "-3"], "--clear-after"),
+        (vec!["plan", "--effective-in", "24h"], "48 h"),
+    ] {
+        let output = org.renew(&args, &[], None);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}

@@ -1,0 +1,341 @@
+//! End to end: `renew_exchange_authcert run` against the Exchange simulator (which stands in
+//! for powershell.exe and parses the PowerShell it receives with tree-sitter-powershell), then
+//! `check_exchange_authcert` on the simulator's export. Fault injection at every state-changing
+//! cmdlet of every scenario, before and after it acts; resume; dry run.
+
+mod common;
+
+use common::renew::{SCENARIOS, SimOrg, assert_not_broken, current_is_valid_everywhere, text};
+use serde_json::Value;
+
+/// What the check must say after a complete run of the scenario.
+fn expected_check(scenario: &str, code: i32, output: &str) {
+    let first = output.lines().next().unwrap_or("");
+    match scenario {
+        // The rotation is staged: OK, with the pending next certificate named.
+        "stage" => {
+            assert_eq!(code, 0, "{output}");
+            assert!(first.contains("next"), "{output}");
+        }
+        // Hybrid: the pending rotation is a WARNING until HCW is rerun.
+        "hybrid" => {
+            assert_eq!(code, 1, "{output}");
+            assert!(first.contains("Hybrid Configuration Wizard"), "{output}");
+        }
+        // EXCH02 still cannot be queried; nothing else is wrong.
+        "unreachable" => {
+            assert_eq!(code, 3, "{output}");
+            assert!(output.contains("EXCH02 could not be queried"), "{output}");
+            assert!(!output.contains("CRITICAL:"), "{output}");
+        }
+        _ => assert_eq!(code, 0, "{scenario}: {output}"),
+    }
+}
+
+fn options_of(scenario: &str) -> &'static [&'static str] {
+    SCENARIOS
+        .iter()
+        .find(|(s, _)| *s == scenario)
+        .map(|(_, o)| *o)
+        .unwrap_or(&[])
+}
+
+fn events(org: &SimOrg, event: &str) -> Vec<Value> {
+    org.journal()
+        .into_iter()
+        .filter(|e| e["event"] == event)
+        .collect()
+}
+
+#[test]
+fn every_scenario_runs_to_a_healthy_organisation() {
+    for (scenario, options) in SCENARIOS {
+        let org = SimOrg::new(scenario);
+        let before = org.state();
+        let output = org.run_execute(options, &[]);
+        assert!(output.status.success(), "{scenario}: {}", text(&output));
+        let after = org.state();
+        assert_not_broken(&before, &after, *scenario == "selfsigned", scenario);
+        assert!(current_is_valid_everywhere(&after), "{scenario}: {after:#}");
+        let (code, check) = org.check();
+        expected_check(scenario, code, &check);
+        // The journal tells the story: a start, every step done, a completed finish.
+        let journal = org.journal();
+        assert_eq!(
+            journal.first().map(|e| e["event"].clone()),
+            Some("start".into()),
+            "{scenario}"
+        );
+        let finish = events(&org, "finish");
+        assert_eq!(
+            finish.last().map(|e| e["detail"]["outcome"].clone()),
+            Some("completed".into()),
+            "{scenario}"
+        );
+        assert!(
+            !events(&org, "step_done").is_empty(),
+            "{scenario}: no step done"
+        );
+        assert!(
+            org.log().contains("All steps done and verified."),
+            "{scenario}"
+        );
+    }
+}
+
+#[test]
+fn running_again_after_completion_has_nothing_left_to_do() {
+    let org = SimOrg::new("replace");
+    assert!(org.run_execute(&["--emergency"], &[]).status.success());
+    let output = org.run_execute(&["--emergency"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("(0 steps)"), "{stdout}");
+}
+
+/// How many state-changing cmdlets a clean run of the scenario executes.
+fn mutations(scenario: &str) -> u64 {
+    let org = SimOrg::new(scenario);
+    assert!(org.run_execute(options_of(scenario), &[]).status.success());
+    org.state()["mutations"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_failure_at_any_cmdlet_of_any_scenario_never_breaks_the_organisation_and_resumes() {
+    for (scenario, options) in SCENARIOS {
+        let total = mutations(scenario);
+        assert!(total > 0, "{scenario}: no cmdlet ran");
+        for k in 1..=total {
+            for when in ["", "+"] {
+                let spec = format!("{k}{when}");
+                let context = format!("{scenario} with EXSIM_FAIL={spec}");
+                let org = SimOrg::new(scenario);
+                let before = org.state();
+                let output = org.run_execute(options, &[("EXSIM_FAIL", &spec)]);
+                assert_eq!(
+                    output.status.code(),
+                    Some(1),
+                    "{context}: {}",
+                    text(&output)
+                );
+                let after = org.state();
+                assert_not_broken(&before, &after, *scenario == "selfsigned", &context);
+                // The journal says which step failed and why.
+                let failed: Vec<Value> = org
+                    .journal()
+                    .into_iter()
+                    .filter(|e| e["event"] == "step_failed" || e["event"] == "verify_failed")
+                    .collect();
+                assert_eq!(failed.len(), 1, "{context}: {:#?}", org.journal());
+                assert!(failed[0]["step"].is_string(), "{context}");
+                assert!(
+                    failed[0].to_string().contains("injected failure"),
+                    "{context}: {}",
+                    failed[0]
+                );
+                assert_eq!(
+                    events(&org, "finish")
+                        .last()
+                        .map(|e| e["detail"]["outcome"].clone()),
+                    Some("failed".into())
+                );
+                // Resume: the same command again completes from the live state.
+                let resumed = org.run_execute(options, &[]);
+                assert!(
+                    resumed.status.success(),
+                    "{context}, resumed: {}",
+                    text(&resumed)
+                );
+                let end = org.state();
+                assert_not_broken(
+                    &before,
+                    &end,
+                    *scenario == "selfsigned",
+                    &format!("{context}, resumed"),
+                );
+                let (code, check) = org.check();
+                expected_check(scenario, code, &check);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_transport_certificate_survives_new_exchange_certificate_taking_it_over() {
+    // A build where New-ExchangeCertificate takes the default SMTP certificate whatever
+    // -Services says: the step re-enables the recorded one.
+    let org = SimOrg::new("stage");
+    let before = org.state();
+    let output = org.run_execute(&[], &[("EXSIM_SMTP_OVERWRITE", "1")]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_not_broken(&before, &org.state(), false, "smtp overwrite");
+
+    // ... and when the re-enabling itself fails, the runner's recovery puts it back.
+    let org = SimOrg::new("stage");
+    let before = org.state();
+    let output = org.run_execute(
+        &[],
+        &[
+            ("EXSIM_SMTP_OVERWRITE", "1"),
+            ("EXSIM_FAIL_CMDLET", "Enable-ExchangeCertificate"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_not_broken(
+        &before,
+        &org.state(),
+        false,
+        "smtp overwrite, failed restore",
+    );
+    let recovery = events(&org, "recovery");
+    assert_eq!(recovery.len(), 1, "{:#?}", org.journal());
+    assert_eq!(recovery[0]["detail"]["ok"], true);
+}
+
+#[test]
+fn an_interrupted_run_resumes_without_creating_a_second_certificate() {
+    let org = SimOrg::new("stage");
+    let before = org.state();
+    // The administrator runs step 1, then quits.
+    let output = org.renew(&["run", "--execute"], &[], Some("y\nquit\n"));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(
+        events(&org, "finish")
+            .last()
+            .map(|e| e["detail"]["outcome"].clone()),
+        Some("stopped".into())
+    );
+    assert_eq!(events(&org, "step_done").len(), 1);
+    assert_not_broken(&before, &org.state(), false, "after quit");
+    // A new process resumes from the journal and the live state.
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("resuming"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        events(&org, "step_already_done").len(),
+        1,
+        "{:#?}",
+        org.journal()
+    );
+    let auth_certs = org.state()["servers"][0]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["friendly_name"] == "Microsoft Exchange Server Auth Certificate")
+        .count();
+    assert_eq!(auth_certs, 2, "old + exactly one new Auth Certificate");
+    let (code, check) = org.check();
+    expected_check("stage", code, &check);
+}
+
+#[test]
+fn skip_and_no_answers() {
+    let org = SimOrg::new("stage");
+    let before = org.state();
+    let output = org.renew(&["run", "--execute"], &[], Some("n\n"));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(org.state()["mutations"], 0);
+    assert_eq!(before["current"], org.state()["current"]);
+    // Skipping the creation leaves the later steps without their certificate: they stop.
+    let output = org.renew(&["run", "--execute"], &[], Some("skip\ny\ny\n"));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(!events(&org, "step_skipped").is_empty());
+    assert!(
+        !events(&org, "precondition_failed").is_empty(),
+        "{:#?}",
+        org.journal()
+    );
+    assert_eq!(org.state()["mutations"], 0);
+}
+
+#[test]
+fn a_dry_run_changes_nothing() {
+    for (scenario, options) in SCENARIOS {
+        let org = SimOrg::new(scenario);
+        let before = std::fs::read_to_string(&org.org).unwrap();
+        let mut args = vec!["run"];
+        args.extend_from_slice(options);
+        let output = org.renew(&args, &[], None);
+        assert!(output.status.success(), "{scenario}: {}", text(&output));
+        let after: Value = org.state();
+        let before: Value = serde_json::from_str(&before).unwrap();
+        assert_eq!(after["mutations"], 0, "{scenario}");
+        assert_eq!(after["servers"], before["servers"], "{scenario}");
+        assert_eq!(after["current"], before["current"], "{scenario}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Dry run: nothing was changed"),
+            "{scenario}"
+        );
+        assert!(
+            !events(&org, "step_dry_run").is_empty() || scenario.is_empty(),
+            "{scenario}"
+        );
+    }
+}
+
+#[test]
+fn refusals_change_nothing() {
+    for (scenario, why) in [
+        ("replace", "--emergency"),
+        ("hybrid", "--hybrid-acknowledged"),
+        ("unreachable", "--ignore-unreachable"),
+    ] {
+        let org = SimOrg::new(scenario);
+        let output = org.renew(&["run", "--execute", "--yes"], &[], None);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{scenario}: {}",
+            text(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(why), "{scenario}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert_eq!(org.state()["mutations"], 0, "{scenario}");
+        // plan shows the plan and the refusal, exit 1; script refuses.
+        let plan = org.renew(&["plan"], &[], None);
+        assert_eq!(plan.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&plan.stdout).contains("REFUSED"));
+        let script = org.renew(&["script"], &[], None);
+        assert_eq!(script.status.code(), Some(1));
+    }
+}
+
+#[test]
+fn a_plan_that_creates_the_certificate_runs_only_on_its_server() {
+    let org = SimOrg::new("stage");
+    let output = org.run_execute(&[], &[("EXSIM_COMPUTER", "EXCH02")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("must run on EXCH01"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(org.state()["mutations"], 0);
+    assert!(!events(&org, "refused").is_empty());
+}
+
+#[test]
+fn a_completed_run_is_never_resumed() {
+    let org = SimOrg::new("stage");
+    assert!(org.run_execute(&[], &[]).status.success());
+    let first_new = org.state()["next"].clone();
+    // Five years later (here: a fresh organisation), the same plan fails before creating anything.
+    org.reinit("stage");
+    let output = org.run_execute(&[], &[("EXSIM_FAIL", "1")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("already done"),
+        "{}",
+        text(&output)
+    );
+    let next = org.state()["next"].clone();
+    assert_ne!(next, first_new);
+    assert_ne!(next, "");
+}

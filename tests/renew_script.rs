@@ -1,0 +1,391 @@
+//! The PowerShell the renewal companion generates, checked with a PowerShell grammar
+//! (tree-sitter-powershell): every script, step, check and the runner's prelude parse without
+//! ERROR or MISSING nodes; only known commands are invoked; and text taken from hostile inputs
+//! either is refused by validation with a clear message or appears only inside single-quoted
+//! string literals.
+
+mod common;
+
+use common::renew::{SCENARIOS, SimOrg, text};
+use exchange_authcert::renew::powershell::quote;
+use exchange_authcert::renew::run::PRELUDE;
+use serde_json::Value;
+use tree_sitter::{Node, Parser, Tree};
+
+fn parse(source: &str) -> Tree {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_powershell::LANGUAGE.into())
+        .expect("grammar");
+    parser.parse(source, None).expect("tree")
+}
+
+fn nodes<'t>(node: Node<'t>, out: &mut Vec<Node<'t>>) {
+    out.push(node);
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        nodes(child, out);
+    }
+}
+
+fn first_error(source: &str) -> Option<String> {
+    let tree = parse(source);
+    if !tree.root_node().has_error() {
+        return None;
+    }
+    let mut all = Vec::new();
+    nodes(tree.root_node(), &mut all);
+    let bad = all.into_iter().find(|n| n.is_error() || n.is_missing())?;
+    let p = bad.start_position();
+    Some(format!(
+        "line {} column {}: {:?}",
+        p.row + 1,
+        p.column + 1,
+        &source[bad.start_byte()..bad.end_byte().min(bad.start_byte() + 60)]
+    ))
+}
+
+fn assert_parses(source: &str, what: &str) {
+    if let Some(error) = first_error(source) {
+        panic!("{what} does not parse: {error}\n{source}");
+    }
+}
+
+/// Every command the generated scripts may invoke.
+const ALLOWED: &[&str] = &[
+    "Get-Command",
+    "Add-PSSnapin",
+    "Join-Path",
+    "New-Item",
+    "Out-Null",
+    "Get-Date",
+    "Write-Host",
+    "Add-Content",
+    "Read-Host",
+    "Get-ExchangeCertificate",
+    "Where-Object",
+    "ForEach-Object",
+    "Get-TransportService",
+    "Enable-ExchangeCertificate",
+    "Write-RenewLog",
+    "Confirm-RenewStep",
+    "Assert-RenewCheck",
+    "Get-RenewIisBinding",
+    "Restore-RenewBinding",
+    "New-ExchangeCertificate",
+    "Export-ExchangeCertificate",
+    "Import-ExchangeCertificate",
+    "ConvertTo-SecureString",
+    "Set-AuthConfig",
+    "Get-AuthConfig",
+    "Remove-ExchangeCertificate",
+    "Restart-Service",
+    "Restart-WebAppPool",
+    "Invoke-Command",
+    "Write-Output",
+    "Select-Object",
+    "Get-HybridConfiguration",
+    "ConvertTo-Json",
+    "Out-String",
+    "Get-Variable",
+    "ConvertTo-RenewUtc",
+];
+
+fn command_names(source: &str) -> Vec<String> {
+    let tree = parse(source);
+    let mut all = Vec::new();
+    nodes(tree.root_node(), &mut all);
+    all.iter()
+        .filter(|n| n.kind() == "command_name")
+        .map(|n| source[n.byte_range()].to_string())
+        .collect()
+}
+
+fn assert_known_commands(source: &str, what: &str) {
+    for name in command_names(source) {
+        assert!(
+            ALLOWED.iter().any(|a| a.eq_ignore_ascii_case(&name)),
+            "{what} invokes unexpected command {name:?}"
+        );
+    }
+}
+
+/// Byte ranges of single-quoted string literals.
+fn literal_ranges(source: &str) -> Vec<std::ops::Range<usize>> {
+    let tree = parse(source);
+    let mut all = Vec::new();
+    nodes(tree.root_node(), &mut all);
+    all.iter()
+        .filter(|n| n.kind() == "string_literal" && source[n.byte_range()].starts_with('\''))
+        .map(|n| n.byte_range())
+        .collect()
+}
+
+fn assert_only_in_literals(source: &str, marker: &str) {
+    let ranges = literal_ranges(source);
+    let mut found = 0;
+    for (at, _) in source.match_indices(marker) {
+        found += 1;
+        assert!(
+            ranges
+                .iter()
+                .any(|r| r.start < at && at + marker.len() < r.end),
+            "{marker} outside a string literal at byte {at}: {}",
+            &source[at.saturating_sub(80)..(at + 80).min(source.len())]
+        );
+    }
+    assert!(found > 0, "{marker} not in the script at all");
+}
+
+fn script_of(org: &SimOrg, options: &[&str]) -> String {
+    let mut args = vec!["script"];
+    args.extend_from_slice(options);
+    let output = org.renew(&args, &[], None);
+    assert!(output.status.success(), "{}", text(&output));
+    String::from_utf8(output.stdout).expect("UTF-8 script")
+}
+
+#[test]
+fn every_scenario_script_parses_and_has_the_safety_parts() {
+    for (scenario, options) in SCENARIOS {
+        let org = SimOrg::new(scenario);
+        let script = script_of(&org, options);
+        assert_parses(&script, scenario);
+        assert_known_commands(&script, scenario);
+        assert!(
+            script.starts_with("#Requires -RunAsAdministrator\n"),
+            "{scenario}"
+        );
+        for needle in [
+            "[switch]$DryRun",
+            "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn",
+            "Logging\\AuthCertificateRenewal",
+            "$env:TEMP",
+            "Read-Host",
+            "$RenewTransportBefore[$server] = (Get-TransportService -Identity $server).InternalTransportCertificateThumbprint",
+            "Restore-RenewBinding",
+            "Assert-RenewCheck",
+            "exit 1",
+        ] {
+            assert!(script.contains(needle), "{scenario}: {needle}");
+        }
+        // PowerShell 5.1: none of 7's operators.
+        for seven in ["&&", "||", "?? ", "?."] {
+            assert!(!script.contains(seven), "{scenario}: {seven}");
+        }
+    }
+}
+
+#[test]
+fn script_out_writes_a_file() {
+    let org = SimOrg::new("stage");
+    let path = org.path("Renew.ps1");
+    let output = org.renew(&["script", "--out", path.to_str().unwrap()], &[], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let script = std::fs::read_to_string(&path).unwrap();
+    assert_parses(&script, "script --out");
+    assert!(script.contains("Set-AuthConfig -NewCertificateThumbprint $global:RenewNew0"));
+}
+
+#[test]
+fn the_runner_prelude_and_every_step_and_check_parse() {
+    assert_parses(PRELUDE, "prelude");
+    assert_known_commands(PRELUDE, "prelude");
+    for (scenario, options) in SCENARIOS {
+        let org = SimOrg::new(scenario);
+        let mut args = vec!["plan", "--output", "json"];
+        args.extend_from_slice(options);
+        let output = org.renew(&args, &[], None);
+        let plan: Value = serde_json::from_slice(&output.stdout).expect("plan JSON");
+        for step in plan["steps"].as_array().unwrap() {
+            let code = step["powershell"].as_str().unwrap();
+            assert_parses(code, &format!("{scenario} step {}", step["id"]));
+            assert_known_commands(code, scenario);
+            for check in step["verify"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(step["preconditions"].as_array().unwrap())
+            {
+                assert_parses(
+                    check["powershell"].as_str().unwrap(),
+                    &format!("{scenario} check {}", check["description"]),
+                );
+            }
+        }
+    }
+}
+
+/// The unquoted value of a single-quoted literal, as PowerShell reads it.
+fn unquote(literal: &str) -> String {
+    let inner: Vec<char> = literal.chars().collect();
+    let inner = &inner[1..inner.len() - 1];
+    let mut out = String::new();
+    let mut i = 0;
+    while i < inner.len() {
+        out.push(inner[i]);
+        if matches!(
+            inner[i],
+            '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}'
+        ) {
+            i += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+const HOSTILE: &[&str] = &[
+    "it's",
+    "'; Remove-Item C:\\ -Recurse; '",
+    "$(Invoke-Expression 'calc')",
+    "`$x `n `' ",
+    "a;b|c&d",
+    "\u{2018}smart\u{2019} \u{201A}low\u{201B}",
+    "''''",
+    "'",
+    "@' here '@",
+    "$env:COMPUTERNAME ${x} $null",
+    "# not a comment",
+    "<# block #>",
+    "line\nbreak",
+    "tab\there",
+    "\u{0}nul",
+];
+
+#[test]
+fn quoting_always_gives_one_literal_with_the_same_value() {
+    let mut samples: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+    // A small deterministic generator over the characters that matter.
+    let alphabet: Vec<char> =
+        "'\"`$(){}[];|&#<>@\n\r\t a\u{2018}\u{2019}\u{201A}\u{201B}\u{201C}\u{201D}-"
+            .chars()
+            .collect();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..500 {
+        let mut s = String::new();
+        for _ in 0..(seed % 12) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            s.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+        }
+        seed = seed.wrapping_add(0x9E37_79B9);
+        samples.push(s);
+    }
+    for value in samples {
+        let quoted = quote(&value);
+        let source = format!("Write-Output {quoted}");
+        assert_parses(&source, &format!("{value:?}"));
+        let literals = literal_ranges(&source);
+        assert_eq!(literals.len(), 1, "{value:?}: {source}");
+        assert_eq!(&source[literals[0].clone()], quoted, "{value:?}");
+        let expected: String = value
+            .chars()
+            .map(|c| {
+                if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        assert_eq!(unquote(&quoted), expected);
+        assert_eq!(command_names(&source), ["Write-Output"], "{value:?}");
+    }
+}
+
+/// The self-signed scenario's export with the renewed certificate's friendly name replaced.
+fn bundle_with_friendly_name(org: &SimOrg, name: &str) -> std::path::PathBuf {
+    let path = org.export("bundle.json");
+    let mut bundle: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let transport = bundle["servers"][0]["internal_transport_certificate_thumbprint"].clone();
+    for cert in bundle["servers"][0]["certificates"].as_array_mut().unwrap() {
+        if cert["thumbprint"] == transport {
+            cert["friendly_name"] = Value::String(name.into());
+        }
+    }
+    let out = org.path("hostile.json");
+    std::fs::write(&out, serde_json::to_string(&bundle).unwrap()).unwrap();
+    out
+}
+
+fn renew_with_bundle(bundle: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(common::renew::RENEW);
+    c.args(args)
+        .arg("--bundle")
+        .arg(bundle)
+        .args(["--now", common::renew::NOW]);
+    common::renew::run_command(c, None)
+}
+
+#[test]
+fn hostile_friendly_names_stay_inside_string_literals() {
+    let org = SimOrg::new("selfsigned");
+    for hostile in HOSTILE.iter().filter(|h| !h.chars().any(char::is_control)) {
+        let name = format!("PWNED{hostile}PWNED");
+        let bundle = bundle_with_friendly_name(&org, &name);
+        let output = renew_with_bundle(&bundle, &["script", "--cleanup"]);
+        assert!(output.status.success(), "{hostile:?}: {}", text(&output));
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert_parses(&script, hostile);
+        assert_known_commands(&script, hostile);
+        assert_only_in_literals(&script, "PWNED");
+    }
+}
+
+#[test]
+fn friendly_names_with_control_characters_are_refused() {
+    let org = SimOrg::new("selfsigned");
+    for hostile in ["line\nbreak; Remove-Item C:\\", "tab\there", "cr\rhere"] {
+        let bundle = bundle_with_friendly_name(&org, hostile);
+        for sub in ["plan", "script", "run"] {
+            let output = renew_with_bundle(&bundle, &[sub]);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{hostile:?} {sub}: {}",
+                text(&output)
+            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("friendly name") && stderr.contains("control characters"),
+                "{stderr}"
+            );
+            assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+            assert!(output.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
+fn hostile_server_names_are_refused() {
+    let org = SimOrg::new("import");
+    let path = org.export("bundle.json");
+    for hostile in [
+        "EXCH02'; Remove-Item C:\\ -Recurse; '",
+        "EXCH02$(calc)",
+        "EXCH02`n",
+        "EXCH 02",
+        "EXCH02;x",
+        "\u{2019}EXCH02",
+    ] {
+        let mut bundle: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        bundle["servers"][1]["name"] = Value::String(hostile.into());
+        let out = org.path("hostile-server.json");
+        std::fs::write(&out, serde_json::to_string(&bundle).unwrap()).unwrap();
+        for sub in ["plan", "script", "run"] {
+            let output = renew_with_bundle(&out, &[sub]);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{hostile:?} {sub}: {}",
+                text(&output)
+            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("is not a DNS name"), "{stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        }
+    }
+}
