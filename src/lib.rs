@@ -14,4 +14,5 @@ pub mod cli;
 pub mod judge;
 pub mod model;
 pub mod render;
+pub mod renew;
 pub mod source;

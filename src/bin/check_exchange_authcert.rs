@@ -3,13 +3,16 @@
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use exchange_authcert::cli::{CheckArgs, guard, output_format_in, parse_timeout};
+use exchange_authcert::cli::{CheckArgs, guard, output_file_in, output_format_in, parse_timeout};
 use exchange_authcert::judge::{FindingCode, judge};
 use exchange_authcert::render::{RenderOptions, render};
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let format = output_format_in(&argv);
+    if let Some(path) = output_file_in(&argv) {
+        guard::set_output_file(path, format);
+    }
     guard::install_panic_hook(format);
 
     let args = match CheckArgs::try_parse_from(&argv) {
@@ -32,6 +35,11 @@ fn main() {
             }
         },
     };
+    if let Some(path) = &args.output_file {
+        // Already set from the command line before parsing; this only covers a spelling the
+        // pre-scan missed.
+        guard::set_output_file(path.clone(), args.output);
+    }
     let fail =
         |message: String| -> ! { guard::fail(args.output, FindingCode::InputInvalid, &message) };
 
@@ -48,7 +56,7 @@ fn main() {
         .unwrap_or_else(|e| fail(e.to_string()));
     let state = args
         .inputs
-        .load_state()
+        .load_state_within(timeout)
         .unwrap_or_else(|e| fail(e.to_string()));
 
     let report = judge(&state, &policy);

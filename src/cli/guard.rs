@@ -1,8 +1,9 @@
-//! Process-level guarantees of a monitoring plugin: exactly one document on stdout, a bounded
-//! run time, and no panic text reaching the monitoring system.
+//! Process-level guarantees of a monitoring plugin: exactly one document on stdout (or in the
+//! `--output-file`), a bounded run time, and no panic text reaching the monitoring system.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,15 +14,73 @@ use crate::render::{OutputFormat, RenderOptions, Rendered, render};
 /// Whoever prints first (the run, the watchdog or the panic hook) prints alone and exits.
 static OUTPUT: Mutex<()> = Mutex::new(());
 
-/// Prints `rendered` and exits with its code. Never returns.
+/// `--output-file`: where the document goes instead of stdout, and the format a failure to
+/// write it is reported in. Set once, before anything can be emitted.
+static OUTPUT_FILE: OnceLock<(PathBuf, OutputFormat)> = OnceLock::new();
+
+/// Sends every document (the result, or any failure) to `path` instead of stdout. The file is
+/// replaced atomically; stdout then stays empty unless the file cannot be written, which is
+/// UNKNOWN with the reason on stdout (in `format`) and exit code 3.
+pub fn set_output_file(path: PathBuf, format: OutputFormat) {
+    let _ = OUTPUT_FILE.set((path, format));
+}
+
+/// Prints `rendered` (or writes it to the `--output-file`) and exits with its code. Never
+/// returns.
 pub fn emit(rendered: &Rendered) -> ! {
     let _guard = OUTPUT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut stdout = std::io::stdout().lock();
+    if let Some((path, format)) = OUTPUT_FILE.get() {
+        match write_atomically(path, rendered.text.as_bytes()) {
+            Ok(()) => std::process::exit(rendered.exit_code),
+            Err(reason) => {
+                let message = format!("cannot write --output-file {}: {reason}", path.display());
+                let report = Report::failure(FindingCode::InputInvalid, message, Utc::now());
+                let failure = render(&report, *format, RenderOptions::default());
+                let _ = stdout.write_all(failure.text.as_bytes());
+                let _ = stdout.flush();
+                std::process::exit(3)
+            }
+        }
+    }
     let _ = stdout.write_all(rendered.text.as_bytes());
     let _ = stdout.flush();
     std::process::exit(rendered.exit_code)
+}
+
+/// Writes a temp file next to `path` and renames it over `path`, so that readers (the textfile
+/// collector, a monitoring agent) see the old file or the new one, never a part. The temp name
+/// starts with a dot and ends in `.tmp`, so `*.prom` globs skip it. On Windows `rename` replaces
+/// an existing file too (MoveFileEx with MOVEFILE_REPLACE_EXISTING).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| "not a file name".to_string())?;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !directory.is_dir() {
+        return Err(format!("directory {} does not exist", directory.display()));
+    }
+    let temp = directory.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, path)
+    })();
+    result.map_err(|error| {
+        let _ = std::fs::remove_file(&temp);
+        error.to_string()
+    })
 }
 
 /// Prints a failure report (UNKNOWN / PRTG error document) and exits.

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser};
 
 use crate::judge::{Policy, Severity, Thresholds};
-use crate::model::{ExchangeState, ModelError, Sighting};
+use crate::model::{ExchangeState, MetadataProblem, ModelError, PublishedMetadata, Sighting};
 use crate::render::OutputFormat;
 use crate::source::{SourceError, bundle, cert_file, exchange_exports};
+use crate::source::{http::HttpsOptions, metadata, tls};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -31,12 +32,21 @@ Examples:
   # PRTG EXE/Script Advanced sensor
   check_exchange_authcert.exe --cert C:\\certs\\auth.cer --output prtg-xml
 
+  # agentless, from a Linux monitoring host: the published Auth metadata, then SMTP's certificate
+  check_exchange_authcert --metadata https://mail.contoso.com/autodiscover/metadata/json/1
+  check_exchange_authcert --tls exch01.contoso.com --starttls smtp
+
+  # Prometheus textfile collector (written atomically; stdout stays empty)
+  check_exchange_authcert --bundle state.json --output prometheus \\
+      --output-file /var/lib/prometheus/node-exporter/exchange_authcert.prom
+
   # what-if: how will it look on 1 March 2027, warning at 90 days
   check_exchange_authcert --cert auth.cer --now 2027-03-01T00:00:00Z -w 90: -c 30:
 
 Thresholds use the Monitoring Plugins range syntax on days left: '60:' alerts below 60,
 '~:10' above 10, '10:20' outside 10..20, '@10:20' inside; edges are inclusive.
-Exit codes (nagios, json): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. PRTG outputs always exit 0.";
+Exit codes (nagios, json): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. PRTG, checkmk and prometheus
+outputs always exit 0 (3 when --output-file cannot be written).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +81,13 @@ pub struct CheckArgs {
     /// More detail in the long output (certificate facts and where each was seen).
     #[arg(short = 'v', long, action = clap::ArgAction::Count, help_heading = "Output")]
     pub verbose: u8,
+
+    /// Write the output to FILE instead of stdout, atomically (a temp file in the same
+    /// directory renamed over FILE): for the Prometheus textfile collector and scheduled
+    /// tasks. The exit code stays as the format defines; a file that cannot be written is
+    /// UNKNOWN (exit 3) with the reason on stdout.
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 }
 
 /// Where the state comes from.
@@ -108,6 +125,55 @@ pub struct InputArgs {
     /// File whose first line is the PFX password.
     #[arg(long, value_name = "FILE")]
     pub pfx_password_file: Option<PathBuf>,
+
+    /// Exchange's Auth metadata document: an https URL
+    /// (https://SERVER/autodiscover/metadata/json/1) fetched anonymously, or a saved file.
+    #[arg(long, value_name = "URL|FILE", help_heading = "Agentless (network)")]
+    pub metadata: Option<String>,
+
+    /// Extra CA certificates (PEM) trusted for the --metadata URL, besides the webpki roots.
+    #[arg(long, value_name = "PEM", help_heading = "Agentless (network)")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Do not verify the --metadata server's certificate (internal CAs without --ca-file).
+    #[arg(long, help_heading = "Agentless (network)")]
+    pub insecure: bool,
+
+    /// Server name to ask for (SNI; for --metadata also Host and verification) instead of the
+    /// host in the URL or --tls.
+    #[arg(long, value_name = "NAME", help_heading = "Agentless (network)")]
+    pub sni: Option<String>,
+
+    /// Connect to this address instead of the named host (one server behind a load balancer).
+    #[arg(
+        long,
+        value_name = "ADDRESS[:PORT]",
+        help_heading = "Agentless (network)"
+    )]
+    pub connect_to: Option<String>,
+
+    /// Fetch the certificate chain this endpoint presents, without trusting it, and judge it.
+    /// Default port 443, or 25/143/110 with --starttls smtp/imap/pop3. Repeatable.
+    #[arg(
+        long = "tls",
+        value_name = "HOST[:PORT]",
+        help_heading = "Agentless (network)"
+    )]
+    pub tls: Vec<String>,
+
+    /// Speak this protocol in clear before the TLS handshake on every --tls endpoint.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PROTOCOL",
+        requires = "tls",
+        help_heading = "Agentless (network)"
+    )]
+    pub starttls: Option<tls::StartTls>,
+
+    /// Judge every certificate of a --tls chain, not only the leaf.
+    #[arg(long, requires = "tls", help_heading = "Agentless (network)")]
+    pub chain: bool,
 }
 
 /// Thresholds and the instant of evaluation.
@@ -135,22 +201,43 @@ pub struct ThresholdArgs {
     pub now: Option<String>,
 
     /// Days before the current Auth Certificate expires by which a next one must be staged.
-    #[arg(long, default_value = "60", value_name = "DAYS")]
+    #[arg(
+        long,
+        default_value = "60",
+        value_name = "DAYS",
+        allow_hyphen_values = true
+    )]
     pub rotation_window: String,
 
     /// A staged next certificate with this many days left or fewer is reported.
-    #[arg(long, default_value = "120", value_name = "DAYS")]
+    #[arg(
+        long,
+        default_value = "120",
+        value_name = "DAYS",
+        allow_hyphen_values = true
+    )]
     pub next_min_days: String,
 
     /// Hours after its effective date a next certificate may stay unpublished.
-    #[arg(long, default_value = "24", value_name = "HOURS")]
+    #[arg(
+        long,
+        default_value = "24",
+        value_name = "HOURS",
+        allow_hyphen_values = true
+    )]
     pub publish_grace: String,
 
     /// Hours after which a bundle (or export file) is stale; 0 disables the check.
-    #[arg(long, default_value = "26", value_name = "HOURS")]
+    #[arg(
+        long,
+        default_value = "26",
+        value_name = "HOURS",
+        allow_hyphen_values = true
+    )]
     pub max_age: String,
 
-    /// State of a server whose certificates could not be queried.
+    /// State of a server whose certificates could not be queried, or of a --metadata/--tls
+    /// endpoint that could not be reached.
     #[arg(long, value_enum, default_value = "unknown", value_name = "STATE")]
     pub unreachable_state: StateOption,
 }
@@ -265,16 +352,29 @@ impl InputArgs {
             && self.authconfig.is_none()
             && self.certificate_exports.is_empty()
             && self.servers.is_none()
+            && self.metadata.is_none()
+            && self.tls.is_empty()
     }
 
-    /// Reads every input into one state.
+    /// Reads every input into one state, with network inputs bounded by the default `-t`.
     pub fn load_state(&self) -> Result<ExchangeState, InputError> {
+        self.load_state_within(std::time::Duration::from_secs(10))
+    }
+
+    /// Reads every input into one state. Network inputs (`--metadata` URL, `--tls`) end before
+    /// `timeout` (the `-t` watchdog), so an unreachable endpoint gets its precise reason.
+    pub fn load_state_within(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<ExchangeState, InputError> {
+        let deadline = tls::Deadline::after(network_budget(timeout));
         if self.is_empty() {
             return Err(OptionError(
-                "no input: give --bundle, --authconfig with --certificates, or --cert FILE (see --help)".into(),
+                "no input: give --bundle, --authconfig with --certificates, --cert FILE, --metadata or --tls (see --help)".into(),
             )
             .into());
         }
+        let network = self.network_plan()?;
         let mut state = ExchangeState::default();
         if let Some(path) = &self.bundle {
             let record = bundle::read_bundle(path)?;
@@ -288,9 +388,29 @@ impl InputArgs {
             state.set_auth_config(record, &origin(path))?;
             note_file_time(&mut state, path);
         }
+        // Exports without SERVER= are credited to the server they name (PSComputerName names
+        // the shell's host): two such files naming the same server are two servers' stores
+        // exported from one shell, and merging them would hide a missing certificate.
+        let mut unnamed_claims: Vec<(String, String)> = Vec::new();
         for spec in &self.certificate_exports {
             let (server, path) = split_server_spec(spec)?;
             let records = exchange_exports::read_certificates(&path)?;
+            if server.is_none() {
+                for name in records.iter().filter_map(|r| r.server.as_deref()) {
+                    let key = crate::model::Server::key_of(name);
+                    match unnamed_claims.iter().find(|(claimed, _)| *claimed == key) {
+                        Some((_, other)) if *other != origin(&path) => {
+                            return Err(OptionError(format!(
+                                "--certificates {} and {other} both say they come from {name}: PSComputerName names the shell's host, not the server queried; name each file's server with SERVER=FILE",
+                                origin(&path)
+                            ))
+                            .into());
+                        }
+                        Some(_) => {}
+                        None => unnamed_claims.push((key, origin(&path))),
+                    }
+                }
+            }
             state.add_certificate_export(server.as_deref(), records, &origin(&path))?;
             note_file_time(&mut state, &path);
         }
@@ -301,7 +421,85 @@ impl InputArgs {
                 state.add_certificate(certificate, Sighting::from_origin(origin(path)));
             }
         }
+        if let Some(NetworkSource::File(path)) = &network.metadata {
+            let record = metadata::read_metadata_file(path)?;
+            state.published = Some(PublishedMetadata::from_record(record));
+        }
+        network.run(&mut state, deadline);
+        state.adopt_published_auth_certificates();
         Ok(state)
+    }
+
+    /// The network inputs, checked before anything is read or sent.
+    fn network_plan(&self) -> Result<NetworkPlan, InputError> {
+        let connect_to = match &self.connect_to {
+            Some(text) => Some(
+                tls::HostPort::parse(text, 0)
+                    .map_err(|e| OptionError(format!("--connect-to: {e}")))?,
+            ),
+            None => None,
+        };
+        let sni = match self.sni.as_deref().map(str::trim) {
+            Some("") => return Err(OptionError("--sni needs a name".into()).into()),
+            other => other.map(str::to_string),
+        };
+        // --connect-to without a port keeps the endpoint's port.
+        let connect_to_for = |port: u16| {
+            connect_to.clone().map(|mut to| {
+                if to.port == 0 {
+                    to.port = port;
+                }
+                to
+            })
+        };
+        let metadata = match self.metadata.as_deref().map(str::trim) {
+            None => None,
+            Some("") => return Err(OptionError("--metadata needs a URL or a file".into()).into()),
+            Some(spec) if metadata::is_url(spec) => {
+                if !spec.to_ascii_lowercase().starts_with("https://") {
+                    return Err(OptionError(format!(
+                        "--metadata '{spec}': only https:// URLs are fetched"
+                    ))
+                    .into());
+                }
+                let port = spec
+                    .parse::<ureq::http::Uri>()
+                    .ok()
+                    .and_then(|u| u.port_u16())
+                    .unwrap_or(443);
+                let extra_roots = match &self.ca_file {
+                    Some(path) => read_ca_file(path)?,
+                    None => Vec::new(),
+                };
+                Some(NetworkSource::Url(
+                    spec.to_string(),
+                    HttpsOptions {
+                        extra_roots,
+                        insecure: self.insecure,
+                        sni: sni.clone(),
+                        connect_to: connect_to_for(port),
+                    },
+                ))
+            }
+            Some(spec) => Some(NetworkSource::File(PathBuf::from(spec))),
+        };
+        let default_port = self.starttls.map_or(443, tls::StartTls::default_port);
+        let mut targets = Vec::new();
+        for spec in &self.tls {
+            let endpoint = tls::HostPort::parse(spec, default_port)
+                .map_err(|e| OptionError(format!("--tls: {e}")))?;
+            targets.push(tls::TlsTarget {
+                connect_to: connect_to_for(endpoint.port),
+                endpoint,
+                starttls: self.starttls,
+                sni: sni.clone(),
+            });
+        }
+        Ok(NetworkPlan {
+            metadata,
+            targets,
+            chain: self.chain,
+        })
     }
 
     fn pfx_password(&self) -> Result<Option<String>, OptionError> {
@@ -334,6 +532,122 @@ impl InputArgs {
 
 fn origin(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// Network steps end this much before the `-t` watchdog: a fifth of `-t`, at most half a second.
+fn network_budget(timeout: std::time::Duration) -> std::time::Duration {
+    let margin = timeout
+        .mul_f64(0.2)
+        .min(std::time::Duration::from_millis(500));
+    timeout.saturating_sub(margin)
+}
+
+/// `--ca-file`: every CERTIFICATE block of a PEM file.
+fn read_ca_file(path: &Path) -> Result<Vec<Vec<u8>>, InputError> {
+    use rustls_pki_types::pem::PemObject;
+    let bytes = crate::source::read_input_file(path)?;
+    let certificates: Vec<Vec<u8>> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .filter_map(Result::ok)
+        .map(|c| c.as_ref().to_vec())
+        .collect();
+    if certificates.is_empty() {
+        return Err(SourceError::invalid(path, "--ca-file: no PEM CERTIFICATE block").into());
+    }
+    Ok(certificates)
+}
+
+enum NetworkSource {
+    Url(String, HttpsOptions),
+    File(PathBuf),
+}
+
+/// What the agentless options ask for, checked and ready to run.
+struct NetworkPlan {
+    metadata: Option<NetworkSource>,
+    targets: Vec<tls::TlsTarget>,
+    chain: bool,
+}
+
+impl NetworkPlan {
+    /// Fetches the metadata URL and every `--tls` endpoint in parallel, by one deadline. A
+    /// failure is recorded in the state (judged as a finding), never an input error.
+    fn run(&self, state: &mut ExchangeState, deadline: tls::Deadline) {
+        let url = match &self.metadata {
+            Some(NetworkSource::Url(url, options)) => Some((url, options)),
+            _ => None,
+        };
+        if url.is_none() && self.targets.is_empty() {
+            return;
+        }
+        let (metadata_result, chains) = std::thread::scope(|scope| {
+            let metadata = url.map(|(url, options)| {
+                scope.spawn(move || metadata::fetch_metadata(url, options, deadline))
+            });
+            let chains: Vec<_> = self
+                .targets
+                .iter()
+                .map(|target| scope.spawn(move || tls::fetch_chain(target, deadline)))
+                .collect();
+            let lost = || tls::NetError("the network thread failed".into());
+            let metadata = metadata.map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(metadata::FetchError::Unreachable(lost().0)))
+            });
+            let chains: Vec<_> = chains
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or_else(|_| Err(lost())))
+                .collect();
+            (metadata, chains)
+        });
+        if let (Some((url, _)), Some(result)) = (url, metadata_result) {
+            match result {
+                Ok(record) => state.published = Some(PublishedMetadata::from_record(record)),
+                Err(metadata::FetchError::Unreachable(reason)) => {
+                    state.unreachable_endpoints.push((url.clone(), reason));
+                }
+                Err(metadata::FetchError::Http(reason)) => {
+                    state.published = Some(PublishedMetadata::unusable(
+                        url.clone(),
+                        MetadataProblem::Http(reason),
+                    ));
+                }
+                Err(metadata::FetchError::Invalid(reason)) => {
+                    state.published = Some(PublishedMetadata::unusable(
+                        url.clone(),
+                        MetadataProblem::Invalid(reason.to_string()),
+                    ));
+                }
+            }
+        }
+        for (target, result) in self.targets.iter().zip(chains) {
+            let origin = target.origin();
+            let chain = match result {
+                Ok(chain) => chain,
+                Err(reason) => {
+                    state.unreachable_endpoints.push((origin, reason.0));
+                    continue;
+                }
+            };
+            let wanted = if self.chain { chain.len() } else { 1 };
+            for (position, der) in chain.iter().take(wanted).enumerate() {
+                let sighting = if position == 0 {
+                    origin.clone()
+                } else {
+                    format!("{origin}, chain element {}", position + 1)
+                };
+                match crate::model::Certificate::from_der(der) {
+                    Ok(certificate) => {
+                        state.add_certificate(certificate, Sighting::from_origin(sighting))
+                    }
+                    Err(e) => state.unreachable_endpoints.push((
+                        sighting,
+                        format!("presented a certificate that cannot be read: {e}"),
+                    )),
+                }
+            }
+        }
+    }
 }
 
 /// A raw export is as old as its file: its modification time is when it was exported.
@@ -387,9 +701,41 @@ pub fn output_format_in(args: &[String]) -> OutputFormat {
     chosen
 }
 
+/// The `--output-file` named on a command line, found without clap (as the output format), so
+/// that even a command line clap rejects leaves its failure document in the file: a textfile
+/// collector then sees `exchange_authcert_check_success 0` instead of yesterday's file.
+pub fn output_file_in(args: &[String]) -> Option<PathBuf> {
+    let mut chosen = None;
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
+        if arg == "--output-file" {
+            if let Some(value) = iter.next() {
+                chosen = Some(PathBuf::from(value));
+            }
+        } else if let Some(value) = arg.strip_prefix("--output-file=") {
+            chosen = Some(PathBuf::from(value));
+        }
+    }
+    chosen.filter(|path| !path.as_os_str().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_output_file_before_parsing() {
+        assert_eq!(output_file_in(&args(&["x", "--cert", "a"])), None);
+        assert_eq!(
+            output_file_in(&args(&["x", "--output-file", "/tmp/a.prom", "--bogus"])),
+            Some(PathBuf::from("/tmp/a.prom"))
+        );
+        assert_eq!(
+            output_file_in(&args(&["x", "--output-file=b.prom"])),
+            Some(PathBuf::from("b.prom"))
+        );
+        assert_eq!(output_file_in(&args(&["x", "--output-file="])), None);
+    }
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()

@@ -94,6 +94,16 @@ finding_codes! {
     SelfSignedExpiring = "selfsigned.expiring", "WARNING/CRITICAL", "A self-signed server certificate's days left breach --selfsigned-warning/--selfsigned-critical.";
     SelfSignedUnusedExpired = "selfsigned.unused_expired", "INFO", "A self-signed certificate expired and is bound to no service: it can be removed.";
     ExportStale = "export.stale", "WARNING", "The bundle (or export file) is older than --max-age.";
+    MetadataOk = "metadata.ok", "OK", "A signing certificate published in the Auth metadata document (--metadata) is valid and outside -w/-c.";
+    MetadataExpiring = "metadata.expiring", "WARNING/CRITICAL", "A published signing certificate's days left breach -w/-c (INFO for AuthConfig's current certificate, judged by auth.current.*, for its previous one, or while another published certificate is valid longer).";
+    MetadataExpired = "metadata.expired", "CRITICAL", "A published signing certificate has expired (INFO for AuthConfig's current certificate, judged by auth.current.*, for its previous one, or while another published certificate is valid).";
+    MetadataX5tMismatch = "metadata.x5t_mismatch", "WARNING", "A published key's x5t is not the base64url SHA-1 of its certificate.";
+    MetadataCurrentNotPublished = "metadata.current_not_published", "CRITICAL", "AuthConfig's current certificate is not in the metadata document (WARNING when AuthConfig's next is published instead: the AuthConfig export predates a rotation). Exchange caches the document up to 12 h.";
+    MetadataUnexpectedKey = "metadata.unexpected_key", "WARNING", "The metadata document publishes a certificate that is neither AuthConfig's current nor its previous one.";
+    MetadataNoKeys = "metadata.no_keys", "CRITICAL", "The metadata document publishes no signing certificate: tokens this organisation signs cannot be validated.";
+    MetadataHttpError = "metadata.http_error", "UNKNOWN", "The metadata URL answered with an HTTP error status, too many redirects, a redirect away from https, or a body over 1 MiB (also after decompression).";
+    MetadataInvalid = "metadata.invalid", "UNKNOWN", "The metadata URL answered with something that is not a metadata document (not JSON, no keys list), or a published key could not be decoded.";
+    EndpointUnreachable = "endpoint.unreachable", "UNKNOWN", "A --metadata URL or --tls endpoint could not be reached: DNS, connection, STARTTLS, TLS or timeout (configurable with --unreachable-state).";
     InputInvalid = "input.invalid", "UNKNOWN", "An input could not be read or understood, or an option is invalid.";
     CheckTimeout = "check.timeout", "UNKNOWN", "The check did not finish within -t/--timeout.";
     InternalError = "internal.error", "UNKNOWN", "The check failed internally (a bug: please report it).";

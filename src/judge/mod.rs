@@ -6,6 +6,7 @@ pub mod auth;
 pub mod certificates;
 pub mod findings;
 pub mod freshness;
+pub mod metadata;
 pub mod metrics;
 pub mod stores;
 pub mod thresholds;
@@ -175,8 +176,25 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> Report {
     }
     let loose = certificates::judge_loose(state, policy);
     findings.extend(loose.findings);
+    // The agentless inputs (--metadata, unreachable --metadata/--tls endpoints).
+    let network = metadata::judge(state, policy);
+    findings.extend(network.findings);
     if !state.is_organisation() {
-        metrics.extend(loose.summary_metrics);
+        // The primary days left is an Auth Certificate's when there is one: a published one
+        // beats loose self-signed or CA-issued certificates.
+        let loose_has_auth = loose
+            .summary_metrics
+            .iter()
+            .any(|m| m.label == MetricId::AuthMinDays.label());
+        let mut summary_metrics = loose.summary_metrics;
+        if let (false, Some(days_left)) = (loose_has_auth, network.days_left) {
+            summary_metrics.retain(|m| m.label != MetricId::DaysLeft.label());
+            summary_metrics.insert(0, days_left);
+        }
+        metrics.extend(summary_metrics);
+        if state.certificates.is_empty() {
+            ok_summary = ok_summary.or(network.ok_summary);
+        }
     }
     metrics.push(Metric::summary(
         MetricId::Certificates,
@@ -184,12 +202,26 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> Report {
         None,
     ));
     metrics.extend(loose.per_certificate_metrics);
-    if state.certificates.is_empty() && !state.is_organisation() {
+    metrics.extend(network.per_certificate_metrics);
+    if state.certificates.is_empty()
+        && !state.is_organisation()
+        && state.published.is_none()
+        && state.unreachable_endpoints.is_empty()
+    {
         findings.push(Finding::new(
             Severity::Unknown,
             FindingCode::InputInvalid,
             "the inputs hold no certificate to check",
         ));
+    }
+    if ok_summary.is_none() && state.certificates.is_empty() && state.published.is_none() {
+        let count = state.unreachable_endpoints.len();
+        if count > 0 {
+            let plural = if count == 1 { "" } else { "s" };
+            ok_summary = Some(format!(
+                "{count} endpoint{plural} could not be reached (--unreachable-state)"
+            ));
+        }
     }
     // Worst first; the sort is stable, so equal findings keep the order rules produced them.
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity.rank()));
@@ -301,7 +333,8 @@ pub(crate) fn describe_kind(kind: CertificateKind) -> &'static str {
     }
 }
 
-/// Human text ends up on a Nagios status line: one line, and never a `|` (it starts perfdata).
+/// Human text ends up on a Nagios status line: one line, and never a `|` (it starts perfdata)
+/// nor another control character (a NUL ends the line for C readers; found by fuzzing).
 pub fn one_line(text: &str) -> String {
     text.split(['\r', '\n'])
         .map(str::trim)
@@ -309,6 +342,15 @@ pub fn one_line(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .replace('|', "/")
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn serialize_instant<S: serde::Serializer>(
@@ -355,6 +397,10 @@ mod tests {
     #[test]
     fn one_line_removes_newlines_and_pipes() {
         assert_eq!(one_line("a\r\n b | c\n"), "a b / c");
+        assert_eq!(
+            one_line("x\u{0}y\u{1b}[1mz\tw"),
+            "x\u{FFFD}y\u{FFFD}[1mz\tw"
+        );
     }
 
     #[test]

@@ -526,6 +526,58 @@ mod tests {
     }
 
     #[test]
+    fn a_large_bundle_parsed_on_several_threads_gives_the_same_state_and_errors() {
+        let ders: Vec<Vec<u8>> = (0..PARALLEL_FROM + 6)
+            .map(|i| der(&format!("host{i}")))
+            .collect();
+        let records: Vec<CertificateRecord> = ders
+            .iter()
+            .map(|d| record(d.clone(), Some("EXCH01")))
+            .collect();
+        let at = DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let bundle = BundleRecord {
+            schema_version: 1,
+            collected_at: at,
+            collected_on: None,
+            auth_config: None,
+            auth_config_error: None,
+            servers: vec![BundleServerRecord {
+                server: server_record("EXCH01", &["Mailbox"]),
+                inventory: InventoryRecord::Certificates(records.clone()),
+                internal_transport_certificate: None,
+            }],
+            hybrid_detected: None,
+        };
+        let mut parallel = ExchangeState::default();
+        parallel.add_bundle(bundle.clone(), "b.json").unwrap();
+        let mut sequential = ExchangeState::default();
+        sequential
+            .set_auth_config_error("the bundle holds no AuthConfig".into(), "b.json")
+            .unwrap();
+        sequential.add_server_list(vec![server_record("EXCH01", &["Mailbox"])]);
+        sequential.add_store("EXCH01", records, "b.json").unwrap();
+        sequential.note_collected_at(at);
+        assert_eq!(parallel, sequential);
+
+        let mut broken = bundle;
+        if let InventoryRecord::Certificates(records) = &mut broken.servers[0].inventory {
+            records[PARALLEL_FROM].der.truncate(50);
+        }
+        let err = ExchangeState::default()
+            .add_bundle(broken, "b.json")
+            .unwrap_err();
+        assert!(
+            err.reason.starts_with(&format!(
+                "certificate {} (EXCH01): not a DER X.509 certificate",
+                PARALLEL_FROM + 1
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn export_without_server_needs_a_name() {
         let mut state = ExchangeState::default();
         let err = state

@@ -101,6 +101,103 @@ pub struct ExchangeState {
     /// Auth Certificate.
     #[serde(skip)]
     server_list_given: bool,
+    /// The Auth metadata document (`--metadata`), when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<PublishedMetadata>,
+    /// Network endpoints (`--metadata` URL, `--tls`) that could not be reached:
+    /// (endpoint, one-line reason). Never judged as "missing" or "expired".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreachable_endpoints: Vec<(String, String)>,
+}
+
+/// What an Auth metadata document publishes (DOMAIN.md section 5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishedMetadata {
+    /// The URL or file it came from.
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    /// The server answered, but not with a usable document; `keys` is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<MetadataProblem>,
+    pub keys: Vec<PublishedKey>,
+}
+
+/// Why a fetched document could not be used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "snake_case")]
+pub enum MetadataProblem {
+    /// An HTTP error status, a redirect loop, an oversized body ...
+    Http(String),
+    /// Not JSON, or not a metadata document.
+    Invalid(String),
+}
+
+/// One published key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishedKey {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<String>,
+    /// `x5t` as published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x5t: Option<String>,
+    /// `x5t` computed from the DER (base64url SHA-1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub computed_x5t: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
+    /// Why the key could not be decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl PublishedMetadata {
+    /// From a parsed document: every key decoded into a certificate where possible.
+    pub fn from_record(record: crate::source::metadata::MetadataRecord) -> PublishedMetadata {
+        let keys = record
+            .keys
+            .into_iter()
+            .map(|key| {
+                let (certificate, problem, computed_x5t) = match key.der {
+                    Ok(der) => {
+                        let x5t = crate::source::metadata::x5t_of(&der);
+                        match Certificate::from_der(&der) {
+                            Ok(certificate) => (Some(certificate), None, Some(x5t)),
+                            Err(e) => (None, Some(e.to_string()), Some(x5t)),
+                        }
+                    }
+                    Err(problem) => (None, Some(problem), None),
+                };
+                PublishedKey {
+                    usage: key.usage,
+                    x5t: key.x5t,
+                    computed_x5t,
+                    certificate,
+                    problem,
+                }
+            })
+            .collect();
+        PublishedMetadata {
+            origin: record.origin,
+            issuer: record.issuer,
+            realm: record.realm,
+            problem: None,
+            keys,
+        }
+    }
+
+    /// A document that was fetched but could not be used.
+    pub fn unusable(origin: impl Into<String>, problem: MetadataProblem) -> PublishedMetadata {
+        PublishedMetadata {
+            origin: origin.into(),
+            issuer: None,
+            realm: None,
+            problem: Some(problem),
+            keys: Vec::new(),
+        }
+    }
 }
 
 impl ExchangeState {
@@ -122,6 +219,27 @@ impl ExchangeState {
                     sightings: vec![sighting],
                 });
             }
+        }
+    }
+
+    /// Adds the published metadata certificates that AuthConfig names (current, previous,
+    /// next) to the certificates, seen at `metadata <origin>`: the organisation's judgement then
+    /// knows the current certificate's facts even without a store export. Call once every
+    /// input is loaded.
+    pub fn adopt_published_auth_certificates(&mut self) {
+        let (Some(published), Some(config)) = (&self.published, &self.auth_config) else {
+            return;
+        };
+        let named = [&config.current, &config.previous, &config.next];
+        let adopted: Vec<Certificate> = published
+            .keys
+            .iter()
+            .filter_map(|key| key.certificate.clone())
+            .filter(|c| named.iter().any(|n| n.as_ref() == Some(&c.thumbprint)))
+            .collect();
+        let origin = format!("metadata {}", published.origin);
+        for certificate in adopted {
+            self.add_certificate(certificate, Sighting::from_origin(origin.clone()));
         }
     }
 

@@ -1,8 +1,10 @@
 //! Renderers: [`Report`] -> the bytes one monitoring system reads. One file per format, and no
 //! decisions here: states, texts and metrics all come from the judgement.
 
+pub mod checkmk;
 pub mod json;
 pub mod nagios;
+pub mod prometheus;
 pub mod prtg;
 pub mod prtg_json;
 pub mod prtg_v2;
@@ -24,6 +26,10 @@ pub enum OutputFormat {
     PrtgV2,
     /// The full machine-readable report; exit code as for nagios.
     Json,
+    /// Checkmk local check lines, one service per concern; always exit 0.
+    Checkmk,
+    /// Prometheus text format for node_exporter's textfile collector; always exit 0.
+    Prometheus,
 }
 
 impl OutputFormat {
@@ -35,6 +41,8 @@ impl OutputFormat {
             OutputFormat::PrtgJson => "prtg-json",
             OutputFormat::PrtgV2 => "prtg-v2",
             OutputFormat::Json => "json",
+            OutputFormat::Checkmk => "checkmk",
+            OutputFormat::Prometheus => "prometheus",
         }
     }
 }
@@ -67,5 +75,15 @@ pub fn render(report: &Report, format: OutputFormat, options: RenderOptions) -> 
         OutputFormat::PrtgXml => prtg(prtg_xml::render(report)),
         OutputFormat::PrtgJson => prtg(prtg_json::render(report)),
         OutputFormat::PrtgV2 => prtg(prtg_v2::render(report)),
+        // The Checkmk agent reads the lines and the textfile collector reads the file: the state
+        // is in the document, and a non-zero exit would only add noise.
+        OutputFormat::Checkmk => Rendered {
+            text: checkmk::render(report),
+            exit_code: 0,
+        },
+        OutputFormat::Prometheus => Rendered {
+            text: prometheus::render(report),
+            exit_code: 0,
+        },
     }
 }

@@ -19,10 +19,23 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "  <text>{}</text>",
-        escape(prtg::message(report).as_str())
+        escape(xml_chars(&prtg::message(report)).as_str())
     );
     out.push_str("</prtg>\n");
     out
+}
+
+/// Characters XML 1.0 cannot carry (control characters, U+FFFE, U+FFFF), which a message
+/// quoting a broken input file may hold, become U+FFFD: PRTG refuses a document that is not
+/// well-formed, and would then show neither the reason nor the error.
+fn xml_chars(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+            _ => c,
+        })
+        .collect()
 }
 
 fn write_result(out: &mut String, channel: &PrtgChannel) {
@@ -59,4 +72,28 @@ fn write_result(out: &mut String, channel: &PrtgChannel) {
         let _ = writeln!(out, "    <{name}>{value}</{name}>");
     }
     out.push_str("  </result>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::FindingCode;
+
+    /// Found by fuzzing: a reason quoting the input put control characters and U+FFFF into the
+    /// document, which is then not XML.
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced() {
+        let report = Report::failure(
+            FindingCode::InputInvalid,
+            "range '\u{1}x' and \u{FFFF}\u{FFFE} and \u{0}",
+            chrono::Utc::now(),
+        );
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "<text>range &apos;\u{FFFD}x&apos; and \u{FFFD}\u{FFFD} and \u{FFFD}</text>"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -138,6 +138,10 @@ fn read_pem(text: &str) -> Result<Vec<Vec<u8>>, String> {
             .find("-----")
             .ok_or("PEM BEGIN line is not terminated")?;
         let label = &after_begin[..label_end];
+        // The label ends on its BEGIN line; else the "label" would be the file's content.
+        if label.contains(['\r', '\n']) || label.len() > 64 {
+            return Err("PEM BEGIN line is not terminated".into());
+        }
         let body_start = &after_begin[label_end + "-----".len()..];
         let end_marker = format!("-----END {label}-----");
         let body_len = body_start
@@ -235,6 +239,18 @@ mod tests {
         assert!(split_certificates(&[0xff, 0xfe, 0x00, 0x01], None).is_err());
         assert!(split_certificates(b"hello world", None).is_err());
         assert!(split_certificates(b"-----BEGIN CERTIFICATE-----\nAAA", None).is_err());
+    }
+
+    /// Found by fuzzing: a mangled BEGIN line made the whole file the block's label, and the
+    /// error message quoted it.
+    #[test]
+    fn a_begin_line_without_its_dashes_is_refused_in_one_short_line() {
+        let text = "-----BEGIN CERTIFIC\nMIIB\n-----END CERTIFICATE-----\n";
+        let err = split_certificates(text.as_bytes(), None).unwrap_err();
+        assert_eq!(err, "PEM BEGIN line is not terminated");
+        let long = format!("-----BEGIN {}-----\n", "A".repeat(65));
+        let err = split_certificates(long.as_bytes(), None).unwrap_err();
+        assert_eq!(err, "PEM BEGIN line is not terminated");
     }
 
     #[test]

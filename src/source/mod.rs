@@ -3,9 +3,17 @@
 //! Every failure is a [`SourceError`] that names the input and says what is wrong with it in one
 //! line, because it becomes the UNKNOWN text a monitoring admin reads.
 
+pub mod bundle;
 pub mod cert_file;
+pub mod clixml;
+pub mod exchange_exports;
+pub mod http;
+pub mod metadata;
+pub mod powershell_json;
+pub mod psvalue;
 pub mod records;
 pub mod text_encoding;
+pub mod tls;
 
 use std::fs::File;
 use std::io::Read;

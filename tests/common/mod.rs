@@ -6,6 +6,10 @@
 //! Every test crate includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod exchange;
+pub mod net;
+pub mod renew;
+
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::path::{Path, PathBuf};
