@@ -16,3 +16,18 @@ pub mod model;
 pub mod render;
 pub mod renew;
 pub mod source;
+
+/// Helpers the unit tests of several layers share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// A real self-signed ECDSA certificate with subject `CN=<cn>` and rcgen's default validity.
+    pub fn self_signed_der(cn: &str) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+}

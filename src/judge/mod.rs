@@ -245,9 +245,11 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> Report {
     }
 }
 
-fn overall_state(findings: &[Finding]) -> ServiceState {
+/// The service state of a set of findings: the worst, INFO counting as OK, UNKNOWN below
+/// WARNING (the Monitoring Plugins order). Renderers that split findings per service use it too.
+pub fn overall_state<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> ServiceState {
     findings
-        .iter()
+        .into_iter()
         .map(|finding| match finding.severity {
             Severity::Ok | Severity::Info => ServiceState::Ok,
             Severity::Warning => ServiceState::Warning,

@@ -419,15 +419,7 @@ fn apply_server_record(server: &mut Server, record: ServerRecord) {
 mod tests {
     use super::*;
 
-    fn der(cn: &str) -> Vec<u8> {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        let key = rcgen::KeyPair::generate().unwrap();
-        params.self_signed(&key).unwrap().der().to_vec()
-    }
+    use crate::test_support::self_signed_der as der;
 
     fn record(der: Vec<u8>, server: Option<&str>) -> CertificateRecord {
         CertificateRecord {

@@ -33,7 +33,8 @@ use std::fmt::Write;
 use nagiosplugin::ServiceState;
 
 use crate::judge::{
-    CertificateReport, Finding, FindingCode, Metric, MetricUnit, Range, Report, Severity, one_line,
+    CertificateReport, Finding, FindingCode, Metric, MetricUnit, Range, Report, one_line,
+    overall_state,
 };
 use crate::model::CertificateKind;
 
@@ -168,7 +169,9 @@ pub fn render(report: &Report) -> String {
             .iter()
             .filter(|finding| belongs_to(finding, &service.home, report, organisation))
             .collect();
-        let state = service.state.unwrap_or_else(|| worst_state(&findings));
+        let state = service
+            .state
+            .unwrap_or_else(|| overall_state(findings.iter().copied()));
         let metrics = if service.metrics.is_empty() {
             "-".to_string()
         } else {
@@ -260,20 +263,6 @@ fn is_loose(certificate: &CertificateReport) -> bool {
             .roles
             .iter()
             .any(|r| matches!(*r, "auth_current" | "auth_next" | "auth_previous"))
-}
-
-/// The state of a set of findings, combined as the judgement combines the overall state.
-fn worst_state(findings: &[&Finding]) -> ServiceState {
-    findings
-        .iter()
-        .map(|finding| match finding.severity {
-            Severity::Ok | Severity::Info => ServiceState::Ok,
-            Severity::Warning => ServiceState::Warning,
-            Severity::Critical => ServiceState::Critical,
-            Severity::Unknown => ServiceState::Unknown,
-        })
-        .max()
-        .unwrap_or(ServiceState::Ok)
 }
 
 /// The messages of the worst findings (findings are already worst first).

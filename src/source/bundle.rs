@@ -434,15 +434,7 @@ mod tests {
     use chrono::TimeZone;
     use serde_json::{Value, json};
 
-    fn certificate(cn: &str) -> Vec<u8> {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        let key = rcgen::KeyPair::generate().unwrap();
-        params.self_signed(&key).unwrap().der().to_vec()
-    }
+    use crate::test_support::self_signed_der as certificate;
 
     fn certificate_json(der: &[u8], services: &[&str]) -> Value {
         json!({

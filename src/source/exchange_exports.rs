@@ -431,15 +431,7 @@ mod tests {
         bytes
     }
 
-    fn certificate(cn: &str) -> Vec<u8> {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        let key = rcgen::KeyPair::generate().unwrap();
-        params.self_signed(&key).unwrap().der().to_vec()
-    }
+    use crate::test_support::self_signed_der as certificate;
 
     fn parse_json(value: &Value) -> Vec<PsValue> {
         parse_export(&value.to_string()).unwrap()
