@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use common::exchange::{
-    AuthConfigExport, Organisation, StoreCert, TextEncoding, metric, report_findings,
-    severity_codes,
+    AuthConfigExport, Organisation, StoreCert, TextEncoding, metric, report_findings, sorted,
+    sorted_codes,
 };
 use common::{
     AUTH_CN, Output, Run, TestCert, Workdir, XmlElement, anchor, auth_cert, auth_expiring,
@@ -51,21 +51,6 @@ fn report_of(output: &Output) -> Value {
         output.context()
     );
     report
-}
-
-fn sorted(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(s, c)| (s.to_string(), c.to_string()))
-        .collect();
-    pairs.sort();
-    pairs
-}
-
-fn sorted_codes(report: &Value) -> Vec<(String, String)> {
-    let mut pairs = severity_codes(report);
-    pairs.sort();
-    pairs
 }
 
 fn finding<'a>(report: &'a Value, code: &str) -> &'a Value {

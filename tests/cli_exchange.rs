@@ -23,7 +23,8 @@ use time::OffsetDateTime;
 use common::exchange::{
     AuthConfigExport, CliXmlCertificates, ExportFormat, Organisation, SERVICE_NAME, SITE,
     ServerInfo, Store, StoreCert, TextEncoding, certificates_clixml, certificates_json7_value,
-    decode_text, json7_text, metric, report_findings, set_mtime, severity_codes, write_text,
+    decode_text, json7_text, metric, report_findings, set_mtime, severity_codes, sorted,
+    sorted_codes, write_text,
 };
 use common::{
     AUTH_CN, Output, Run, TestCert, Workdir, XmlElement, anchor, auth_cert, auth_expiring,
@@ -62,22 +63,6 @@ fn report_of(output: &Output) -> Value {
     };
     assert_eq!(report["status"], status, "{}", output.context());
     report
-}
-
-/// `(severity, code)` pairs, sorted: what a scenario expects, independent of rule order.
-fn sorted(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(s, c)| (s.to_string(), c.to_string()))
-        .collect();
-    pairs.sort();
-    pairs
-}
-
-fn sorted_codes(report: &Value) -> Vec<(String, String)> {
-    let mut pairs = severity_codes(report);
-    pairs.sort();
-    pairs
 }
 
 /// The state and exit code findings of these severities give: INFO never changes the state,

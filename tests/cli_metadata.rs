@@ -83,20 +83,7 @@ fn url(address: std::net::SocketAddr, case: &str) -> String {
     format!("https://{address}/case{case}")
 }
 
-fn codes(json: &serde_json::Value) -> Vec<String> {
-    json["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| {
-            format!(
-                "{}:{}",
-                f["code"].as_str().unwrap(),
-                f["severity"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
+use common::net::finding_codes as codes;
 
 fn metadata_run(url: &str, ca: &std::path::Path) -> Run {
     Run::new()

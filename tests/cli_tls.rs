@@ -12,20 +12,7 @@ use std::time::{Duration, Instant};
 use common::net::{self, Smtp};
 use common::{Run, Workdir, anchor, auth_expiring, days, selfsigned_expiring};
 
-fn json_codes(json: &serde_json::Value) -> Vec<String> {
-    json["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| {
-            format!(
-                "{}:{}",
-                f["code"].as_str().unwrap(),
-                f["severity"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
+use common::net::finding_codes as json_codes;
 
 #[test]
 fn smtp_starttls_presents_the_self_signed_transport_certificate() {

@@ -1397,3 +1397,20 @@ pub fn metric(report: &Value, label: &str) -> Option<i64> {
         .find(|m| m["label"] == label)
         .and_then(|m| m["value"].as_i64())
 }
+
+/// `(severity, code)` pairs, sorted: what a scenario expects, independent of rule order.
+pub fn sorted(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(s, c)| (s.to_string(), c.to_string()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// The report's `(severity, code)` pairs, sorted like [`sorted`].
+pub fn sorted_codes(report: &Value) -> Vec<(String, String)> {
+    let mut pairs = severity_codes(report);
+    pairs.sort();
+    pairs
+}

@@ -415,3 +415,19 @@ pub fn black_hole() -> SocketAddr {
     });
     address
 }
+
+/// The report's findings as `code:severity`, in report order.
+pub fn finding_codes(json: &serde_json::Value) -> Vec<String> {
+    json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["code"].as_str().unwrap(),
+                f["severity"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
