@@ -873,25 +873,13 @@ impl Builder {
         was_transport: bool,
     ) {
         let t = ThumbRef::Known(old.clone());
-        let mut step = Step::new(
-            format!(
-                "remove-replaced-{}-{}",
-                server.as_str().to_ascii_lowercase(),
-                old.short().to_ascii_lowercase()
-            ),
-            format!(
-                "Remove the replaced certificate {} from {server}",
-                old.short()
-            ),
+        let mut step = removal_step(
+            "remove-replaced",
+            "replaced",
+            server,
+            old,
             "its renewal serves the same services now (--cleanup)",
         )
-        .on(server)
-        .statements(vec![Statement::Run(
-            Command::new("Remove-ExchangeCertificate")
-                .arg("Server", server_arg(server))
-                .arg("Thumbprint", Arg::Thumb(t.clone()))
-                .arg("Confirm", Arg::SwitchFalse),
-        )])
         .pre(Check::Present {
             server: server.clone(),
             thumbprint: ThumbRef::New(slot),
@@ -922,25 +910,13 @@ impl Builder {
 
     fn remove(&mut self, server: &ServerName, thumb: &Thumbprint) {
         let t = ThumbRef::Known(thumb.clone());
-        let step = Step::new(
-            format!(
-                "remove-{}-{}",
-                server.as_str().to_ascii_lowercase(),
-                thumb.short().to_ascii_lowercase()
-            ),
-            format!(
-                "Remove the expired certificate {} from {server}",
-                thumb.short()
-            ),
+        let step = removal_step(
+            "remove",
+            "expired",
+            server,
+            thumb,
             "it has expired and is bound to no service (--cleanup)",
         )
-        .on(server)
-        .statements(vec![Statement::Run(
-            Command::new("Remove-ExchangeCertificate")
-                .arg("Server", server_arg(server))
-                .arg("Thumbprint", Arg::Thumb(t.clone()))
-                .arg("Confirm", Arg::SwitchFalse),
-        )])
         .pre(Check::NotBound {
             server: server.clone(),
             thumbprint: t.clone(),
@@ -956,6 +932,36 @@ impl Builder {
         .rollback("none: an expired certificate cannot be used again");
         self.steps.push(step);
     }
+}
+
+/// A step that runs `Remove-ExchangeCertificate` for `thumb` on `server`; callers add the
+/// preconditions and verifications that make that removal safe.
+fn removal_step(
+    id_prefix: &str,
+    what: &str,
+    server: &ServerName,
+    thumb: &Thumbprint,
+    why: &str,
+) -> Step {
+    Step::new(
+        format!(
+            "{id_prefix}-{}-{}",
+            server.as_str().to_ascii_lowercase(),
+            thumb.short().to_ascii_lowercase()
+        ),
+        format!(
+            "Remove the {what} certificate {} from {server}",
+            thumb.short()
+        ),
+        why,
+    )
+    .on(server)
+    .statements(vec![Statement::Run(
+        Command::new("Remove-ExchangeCertificate")
+            .arg("Server", server_arg(server))
+            .arg("Thumbprint", Arg::Thumb(ThumbRef::Known(thumb.clone())))
+            .arg("Confirm", Arg::SwitchFalse),
+    )])
 }
 
 #[cfg(test)]
