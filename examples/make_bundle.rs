@@ -19,7 +19,11 @@
 //! - `rotation`: a next Auth certificate is staged, effective 2 days after `--now`, present on
 //!   every server; the current one expires in 40 days.
 //!
-//! Keys are fresh ECDSA P-256 keys, so two runs never give the same bytes.
+//! Keys are RSA 2048 with SHA-256 signatures, like the certificates `New-ExchangeCertificate` makes
+//! (`--key-type ecdsa` for P-256). RSA key generation is slow, so the RSA keys come from a small pool
+//! of fresh keys (`--rsa-keys`) shared round-robin: every certificate is still distinct (subject,
+//! serial, dates, its own signature), so parsing and verifying cost what Exchange's would. Keys are
+//! fresh at every run, so two runs never give the same bytes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,12 +35,21 @@ use clap::{Parser, ValueEnum};
 use exchange_authcert::model::{AUTH_CERTIFICATE_CN, Thumbprint};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256,
 };
+use rsa::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
 
 const DOMAIN: &str = "contoso.lab";
 const EXCHANGE_VERSION: &str = "Version 15.2 (Build 1544.4)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeyType {
+    /// RSA 2048, SHA-256 signatures (what Exchange makes).
+    Rsa,
+    /// ECDSA P-256, SHA-256 signatures (fast to generate, slower to verify).
+    Ecdsa,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -65,6 +78,12 @@ struct Args {
     /// Output file (default: standard output).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Key algorithm of every certificate.
+    #[arg(long, value_enum, default_value_t = KeyType::Rsa)]
+    key_type: KeyType,
+    /// Size of the pool of RSA keys shared round-robin (each costs ~0.1-1 s to generate).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    rsa_keys: u32,
 }
 
 /// A generated certificate and how a server's store lists it.
@@ -97,10 +116,66 @@ impl StoreEntry {
 
 struct Generator {
     ca: Issuer<'static, KeyPair>,
+    keys: KeySource,
+}
+
+/// Where certificate keys come from: a fresh ECDSA key each, or the next RSA key of the pool.
+enum KeySource {
+    Ecdsa,
+    RsaPool {
+        pkcs8: Vec<Vec<u8>>,
+        next: std::cell::Cell<usize>,
+    },
+}
+
+impl KeySource {
+    fn new(key_type: KeyType, rsa_keys: u32) -> Result<KeySource, String> {
+        match key_type {
+            KeyType::Ecdsa => Ok(KeySource::Ecdsa),
+            KeyType::Rsa => {
+                // Generated on every core: a 2048-bit key takes up to a second.
+                let pkcs8 = std::thread::scope(|scope| {
+                    let workers: Vec<_> =
+                        (0..rsa_keys).map(|_| scope.spawn(new_rsa_pkcs8)).collect();
+                    workers
+                        .into_iter()
+                        .map(|worker| worker.join().map_err(|_| "key generation panicked")?)
+                        .collect::<Result<Vec<_>, String>>()
+                })?;
+                Ok(KeySource::RsaPool {
+                    pkcs8,
+                    next: std::cell::Cell::new(0),
+                })
+            }
+        }
+    }
+
+    fn key(&self) -> Result<KeyPair, String> {
+        match self {
+            KeySource::Ecdsa => KeyPair::generate().map_err(|e| e.to_string()),
+            KeySource::RsaPool { pkcs8, next } => {
+                let index = next.get();
+                next.set((index + 1) % pkcs8.len());
+                let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8[index].as_slice());
+                KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_RSA_SHA256)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+fn new_rsa_pkcs8() -> Result<Vec<u8>, String> {
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|e| format!("RSA key generation: {e}"))?;
+    Ok(key
+        .to_pkcs8_der()
+        .map_err(|e| format!("RSA key encoding: {e}"))?
+        .as_bytes()
+        .to_vec())
 }
 
 impl Generator {
-    fn new(now: DateTime<Utc>) -> Result<Generator, String> {
+    fn new(now: DateTime<Utc>, keys: KeySource) -> Result<Generator, String> {
         let mut params = params(
             &[],
             "Contoso Issuing CA 01",
@@ -109,14 +184,15 @@ impl Generator {
         )?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let key = keys.key()?;
         Ok(Generator {
             ca: Issuer::new(params, key),
+            keys,
         })
     }
 
     fn self_signed(&self, params: &CertificateParams) -> Result<Vec<u8>, String> {
-        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let key = self.keys.key()?;
         Ok(params
             .self_signed(&key)
             .map_err(|e| e.to_string())?
@@ -125,7 +201,7 @@ impl Generator {
     }
 
     fn ca_issued(&self, params: &CertificateParams) -> Result<Vec<u8>, String> {
-        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let key = self.keys.key()?;
         Ok(params
             .signed_by(&key, &self.ca)
             .map_err(|e| e.to_string())?
@@ -255,7 +331,7 @@ fn filler(
 
 fn generate(args: &Args) -> Result<Value, String> {
     let now = args.now.unwrap_or_else(Utc::now);
-    let generator = Generator::new(now)?;
+    let generator = Generator::new(now, KeySource::new(args.key_type, args.rsa_keys)?)?;
 
     let (current, next, next_effective) = match args.scenario {
         Scenario::Healthy | Scenario::Missing | Scenario::Unreachable => {

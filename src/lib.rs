@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod judge;
 pub mod model;
+pub mod parallel;
 pub mod render;
 pub mod renew;
 pub mod source;

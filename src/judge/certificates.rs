@@ -80,21 +80,25 @@ pub fn expiry_findings(
     let now = policy.now;
     let days_left = certificate.days_left(now);
     let services = server.and_then(|(_, services)| services);
-    let bound = match services {
-        Some([]) => " (bound to no service)".to_string(),
-        Some(list) => format!(" (bound to {})", list.join(", ")),
-        None => String::new(),
+    // Most certificates of a large organisation are fine: their description is only built
+    // when a finding needs it.
+    let what = || {
+        let bound = match services {
+            Some([]) => " (bound to no service)".to_string(),
+            Some(list) => format!(" (bound to {})", list.join(", ")),
+            None => String::new(),
+        };
+        let place = server
+            .map(|(name, _)| format!("server {name}: "))
+            .unwrap_or_default();
+        format!(
+            "{place}{} {} ({}){bound}",
+            describe_kind(entry.kind),
+            certificate.thumbprint.short(),
+            certificate.subject
+        )
     };
-    let place = server
-        .map(|(name, _)| format!("server {name}: "))
-        .unwrap_or_default();
-    let what = format!(
-        "{place}{} {} ({}){bound}",
-        describe_kind(entry.kind),
-        certificate.thumbprint.short(),
-        certificate.subject
-    );
-    let expiry = certificate.not_after.format("%Y-%m-%d %H:%M UTC");
+    let expiry = || certificate.not_after.format("%Y-%m-%d %H:%M UTC");
     let mut findings = Vec::new();
     let mut push = |severity, code, message: String| {
         let mut finding = Finding::new(severity, code, message).about(&certificate.thumbprint);
@@ -107,14 +111,21 @@ pub fn expiry_findings(
                 Severity::Info,
                 unused,
                 format!(
-                    "{what} {} ({expiry}): it can be removed",
-                    expiry_phrase(certificate, now)
+                    "{} {} ({}): it can be removed",
+                    what(),
+                    expiry_phrase(certificate, now),
+                    expiry()
                 ),
             ),
             _ => push(
                 Severity::Critical,
                 codes.expired,
-                format!("{what} {} ({expiry})", expiry_phrase(certificate, now)),
+                format!(
+                    "{} {} ({})",
+                    what(),
+                    expiry_phrase(certificate, now),
+                    expiry()
+                ),
             ),
         }
     } else {
@@ -127,7 +138,12 @@ pub fn expiry_findings(
             push(
                 severity,
                 codes.expiring,
-                format!("{what} {} ({expiry})", expiry_phrase(certificate, now)),
+                format!(
+                    "{} {} ({})",
+                    what(),
+                    expiry_phrase(certificate, now),
+                    expiry()
+                ),
             );
         }
     }
@@ -136,7 +152,8 @@ pub fn expiry_findings(
             Severity::Warning,
             FindingCode::CertNotYetValid,
             format!(
-                "{what} is not valid before {}",
+                "{} is not valid before {}",
+                what(),
                 certificate.not_before.format("%Y-%m-%d %H:%M UTC")
             ),
         );
@@ -146,7 +163,12 @@ pub fn expiry_findings(
             Finding::new(
                 Severity::Ok,
                 ok,
-                format!("{what} {} ({expiry})", expiry_phrase(certificate, now)),
+                format!(
+                    "{} {} ({})",
+                    what(),
+                    expiry_phrase(certificate, now),
+                    expiry()
+                ),
             )
             .about(&certificate.thumbprint),
         );
@@ -186,6 +208,11 @@ pub fn reports(
             }
         }
     }
+    let internal_transport: std::collections::HashSet<&Thumbprint> = state
+        .servers
+        .iter()
+        .filter_map(|s| s.internal_transport_certificate.as_ref())
+        .collect();
     state
         .certificates
         .iter()
@@ -193,11 +220,7 @@ pub fn reports(
             let certificate = &entry.certificate;
             let mut roles = vec![entry.kind.as_str()];
             roles.extend(auth_roles(&certificate.thumbprint, state));
-            if state
-                .servers
-                .iter()
-                .any(|s| s.internal_transport_certificate.as_ref() == Some(&certificate.thumbprint))
-            {
+            if internal_transport.contains(&certificate.thumbprint) {
                 roles.push("internal_transport");
             }
             CertificateReport {

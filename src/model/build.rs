@@ -112,14 +112,19 @@ impl ExchangeState {
         records: Vec<CertificateRecord>,
         origin: &str,
     ) -> Result<(), ModelError> {
-        self.add_parsed_store(server_name, records, origin, &mut HashMap::new())
+        let hashed = records
+            .into_iter()
+            .map(|record| (Thumbprint::of_der(&record.der), record))
+            .collect();
+        self.add_parsed_store(server_name, hashed, origin, &mut HashMap::new())
     }
 
-    /// [`ExchangeState::add_store`] with certificates parsed beforehand (by thumbprint).
+    /// [`ExchangeState::add_store`] with every record's thumbprint computed and the new
+    /// certificates parsed beforehand (by thumbprint).
     fn add_parsed_store(
         &mut self,
         server_name: &str,
-        records: Vec<CertificateRecord>,
+        records: Vec<(Thumbprint, CertificateRecord)>,
         origin: &str,
         parsed: &mut Parsed,
     ) -> Result<(), ModelError> {
@@ -127,32 +132,31 @@ impl ExchangeState {
         // A store holds a certificate once: the same one listed twice must say the same.
         let mut services_of: HashMap<Thumbprint, Option<Vec<String>>> = HashMap::new();
         let server_shown = self.server_mut(server_name).name.clone();
-        for (position, record) in records.into_iter().enumerate() {
+        for (position, (thumbprint, record)) in records.into_iter().enumerate() {
             // A certificate already known (the Auth Certificate is on every server) is the same
             // DER: it parsed before, and parsing verifies a signature, so it is not parsed again.
-            let thumbprint = Thumbprint::of_der(&record.der);
-            let known = self
-                .certificate(&thumbprint)
-                .map(|entry| entry.certificate.clone());
-            let certificate = match known {
-                Some(certificate) => certificate,
-                None => parsed
-                    .remove(&thumbprint)
-                    .unwrap_or_else(|| Certificate::from_der(&record.der))
-                    .map_err(|e| {
-                        model_error(
-                            origin,
-                            format!("certificate {} ({server_name}): {e}", position + 1),
-                        )
-                    })?,
+            let new_certificate = match self.certificate(&thumbprint) {
+                Some(_) => None,
+                None => Some(
+                    parsed
+                        .remove(&thumbprint)
+                        .unwrap_or_else(|| {
+                            Certificate::from_der_with_thumbprint(&record.der, thumbprint.clone())
+                        })
+                        .map_err(|e| {
+                            model_error(
+                                origin,
+                                format!("certificate {} ({server_name}): {e}", position + 1),
+                            )
+                        })?,
+                ),
             };
-            match services_of.get(&certificate.thumbprint) {
+            match services_of.get(&thumbprint) {
                 Some(first) if !same_services(first, &record.services) => {
                     return Err(model_error(
                         origin,
                         format!(
-                            "certificate {} is listed twice for {server_name} with different services ({} and {})",
-                            certificate.thumbprint,
+                            "certificate {thumbprint} is listed twice for {server_name} with different services ({} and {})",
                             services_text(first),
                             services_text(&record.services)
                         ),
@@ -160,17 +164,22 @@ impl ExchangeState {
                 }
                 Some(_) => continue,
                 None => {
-                    services_of.insert(certificate.thumbprint.clone(), record.services.clone());
+                    services_of.insert(thumbprint.clone(), record.services.clone());
                 }
             }
-            thumbprints.push(certificate.thumbprint.clone());
             let sighting = Sighting {
                 origin: origin.to_string(),
                 server: Some(server_shown.clone()),
                 services: record.services,
                 friendly_name: record.friendly_name.filter(|name| !name.is_empty()),
             };
-            self.add_certificate(certificate, sighting);
+            match new_certificate {
+                Some(certificate) => self.add_certificate(certificate, sighting),
+                None => {
+                    self.add_sighting(&thumbprint, sighting);
+                }
+            }
+            thumbprints.push(thumbprint);
         }
         let server = self.server_mut(server_name);
         match &mut server.inventory {
@@ -232,12 +241,23 @@ impl ExchangeState {
         }
         let listed: Vec<ServerRecord> = bundle.servers.iter().map(|s| s.server.clone()).collect();
         self.add_server_list(listed);
-        let mut parsed = self.parse_new_certificates(&bundle.servers);
-        for entry in bundle.servers {
+        // Hashing and parsing are most of the work for a large organisation: both run on all
+        // cores, the state is then built in the bundle's order (so errors are as without this).
+        let thumbprints =
+            crate::parallel::map_in_order(&bundle.servers, 2, |server| match &server.inventory {
+                InventoryRecord::Certificates(records) => records
+                    .iter()
+                    .map(|record| Thumbprint::of_der(&record.der))
+                    .collect(),
+                InventoryRecord::Unreachable(_) => Vec::new(),
+            });
+        let mut parsed = self.parse_new_certificates(&bundle.servers, &thumbprints);
+        for (entry, thumbprints) in bundle.servers.into_iter().zip(thumbprints) {
             let name = entry.server.name.clone();
             match entry.inventory {
                 InventoryRecord::Certificates(records) => {
-                    self.add_parsed_store(&name, records, origin, &mut parsed)?
+                    let hashed = thumbprints.into_iter().zip(records).collect();
+                    self.add_parsed_store(&name, hashed, origin, &mut parsed)?
                 }
                 InventoryRecord::Unreachable(reason) => {
                     let server = self.server_mut(&name);
@@ -260,51 +280,33 @@ impl ExchangeState {
 
     /// Parses every distinct certificate of a bundle not yet in the state, on all cores: parsing
     /// verifies the signature of each self-signed certificate, which is most of the cost of a
-    /// large organisation (500 servers hold thousands of certificates). Results, errors
-    /// included, are used in the bundle's order, so messages are as without this.
-    fn parse_new_certificates(&self, servers: &[BundleServerRecord]) -> Parsed {
+    /// large organisation (500 servers hold thousands of certificates). `thumbprints` are the
+    /// records' own, server by server.
+    fn parse_new_certificates(
+        &self,
+        servers: &[BundleServerRecord],
+        thumbprints: &[Vec<Thumbprint>],
+    ) -> Parsed {
         let mut seen = HashSet::new();
-        let mut work: Vec<(Thumbprint, &[u8])> = Vec::new();
-        for server in servers {
+        let mut work: Vec<(&Thumbprint, &[u8])> = Vec::new();
+        for (server, thumbprints) in servers.iter().zip(thumbprints) {
             if let InventoryRecord::Certificates(records) = &server.inventory {
-                for record in records {
-                    let thumbprint = Thumbprint::of_der(&record.der);
-                    if self.certificate(&thumbprint).is_none() && seen.insert(thumbprint.clone()) {
+                for (record, thumbprint) in records.iter().zip(thumbprints) {
+                    if self.certificate(thumbprint).is_none() && seen.insert(thumbprint) {
                         work.push((thumbprint, &record.der));
                     }
                 }
             }
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        if threads < 2 || work.len() < PARALLEL_FROM {
-            return work
-                .into_iter()
-                .map(|(thumbprint, der)| (thumbprint, Certificate::from_der(der)))
-                .collect();
-        }
-        let chunk = work.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = work
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(thumbprint, der)| {
-                                (thumbprint.clone(), Certificate::from_der(der))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-                })
-                .collect()
+        crate::parallel::map_in_order(&work, PARALLEL_FROM, |(thumbprint, der)| {
+            let thumbprint = (*thumbprint).clone();
+            (
+                thumbprint.clone(),
+                Certificate::from_der_with_thumbprint(der, thumbprint),
+            )
         })
+        .into_iter()
+        .collect()
     }
 
     /// Keeps the oldest collection time: the state is as old as its oldest part.
@@ -313,20 +315,33 @@ impl ExchangeState {
     }
 
     pub fn server(&self, name: &str) -> Option<&Server> {
+        self.server_position(name)
+            .map(|position| &self.servers[position])
+    }
+
+    /// Found through the index; `servers` is public, so a server added to it directly is still
+    /// found by name.
+    fn server_position(&self, name: &str) -> Option<usize> {
         let key = Server::key_of(name);
-        self.servers
-            .iter()
-            .find(|server| has_key(&server.name, &key))
+        match self.server_index.get(&key) {
+            Some(&position)
+                if self
+                    .servers
+                    .get(position)
+                    .is_some_and(|server| has_key(&server.name, &key)) =>
+            {
+                Some(position)
+            }
+            _ => self
+                .servers
+                .iter()
+                .position(|server| has_key(&server.name, &key)),
+        }
     }
 
     /// The server with this name, created (not yet collected) when unknown.
     fn server_mut(&mut self, name: &str) -> &mut Server {
-        let key = Server::key_of(name);
-        let position = match self
-            .servers
-            .iter()
-            .position(|server| has_key(&server.name, &key))
-        {
+        let position = match self.server_position(name) {
             Some(position) => position,
             None => {
                 self.servers.push(Server {
@@ -341,7 +356,9 @@ impl ExchangeState {
                     inventory: Inventory::NotCollected,
                     internal_transport_certificate: None,
                 });
-                self.servers.len() - 1
+                let position = self.servers.len() - 1;
+                self.server_index.insert(Server::key_of(name), position);
+                position
             }
         };
         &mut self.servers[position]
@@ -365,10 +382,19 @@ impl ExchangeState {
         let key = server.key();
         thumbprints.iter().filter_map(move |thumbprint| {
             let entry = self.certificate(thumbprint)?;
+            // Sightings carry the server's name as it was when the store was added: usually
+            // the same text, which is cheaper to compare than the key (the Auth Certificate has
+            // a sighting per server).
             let sighting = entry
                 .sightings
                 .iter()
-                .find(|s| s.server.as_deref().is_some_and(|n| has_key(n, &key)));
+                .find(|s| s.server.as_deref() == Some(server.name.as_str()))
+                .or_else(|| {
+                    entry
+                        .sightings
+                        .iter()
+                        .find(|s| s.server.as_deref().is_some_and(|n| has_key(n, &key)))
+                });
             Some((entry, sighting))
         })
     }

@@ -93,6 +93,10 @@ pub struct ExchangeState {
     index: HashMap<Thumbprint, usize>,
     pub auth_config: Option<AuthConfig>,
     pub servers: Vec<Server>,
+    /// Position of each server in `servers` by [`Server::key_of`]: a 500-server organisation
+    /// looks its servers up thousands of times while the state is built.
+    #[serde(skip)]
+    server_index: HashMap<String, usize>,
     /// `Get-HybridConfiguration` returned an object; `None` when no input says.
     pub hybrid_detected: Option<bool>,
     /// When the oldest part of the state was collected (bundle time or export file time).
@@ -203,23 +207,29 @@ impl PublishedMetadata {
 impl ExchangeState {
     /// Adds a certificate, or a further sighting of one already known.
     pub fn add_certificate(&mut self, certificate: Certificate, sighting: Sighting) {
-        match self.index.get(&certificate.thumbprint) {
-            Some(&position) => {
-                let entry = &mut self.certificates[position];
-                if !entry.sightings.contains(&sighting) {
-                    entry.sightings.push(sighting);
-                }
-            }
-            None => {
-                self.index
-                    .insert(certificate.thumbprint.clone(), self.certificates.len());
-                self.certificates.push(CertificateEntry {
-                    kind: CertificateKind::of(&certificate),
-                    certificate,
-                    sightings: vec![sighting],
-                });
-            }
+        if self.index.contains_key(&certificate.thumbprint) {
+            self.add_sighting(&certificate.thumbprint, sighting);
+            return;
         }
+        self.index
+            .insert(certificate.thumbprint.clone(), self.certificates.len());
+        self.certificates.push(CertificateEntry {
+            kind: CertificateKind::of(&certificate),
+            certificate,
+            sightings: vec![sighting],
+        });
+    }
+
+    /// Notes one more place a known certificate was seen; false when the thumbprint is unknown.
+    pub(crate) fn add_sighting(&mut self, thumbprint: &Thumbprint, sighting: Sighting) -> bool {
+        let Some(&position) = self.index.get(thumbprint) else {
+            return false;
+        };
+        let entry = &mut self.certificates[position];
+        if !entry.sightings.contains(&sighting) {
+            entry.sightings.push(sighting);
+        }
+        true
     }
 
     /// Adds the published metadata certificates that AuthConfig names (current, previous,

@@ -44,20 +44,32 @@ pub fn read_bundle(path: &Path) -> Result<BundleRecord, SourceError> {
 }
 
 /// Parses and validates the text of a bundle; the error is one line saying what is wrong.
+///
+/// `schema` and `schema_version` are judged before anything else, so that a file of another
+/// kind or a newer bundle gets a message about that rather than about some field it lacks. A
+/// large bundle is megabytes, so the document is parsed once; only when that fails is the
+/// header read on its own, to say which of the two is wrong.
 pub fn parse_bundle(text: &str) -> Result<BundleRecord, String> {
-    check_header(text)?;
-    let raw: RawBundle = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "invalid bundle (schema version 1): {}",
-            one_line(&e.to_string())
-        )
-    })?;
-    convert(raw)
+    check_document_start(text)?;
+    match serde_json::from_str::<RawBundle>(text) {
+        Ok(mut raw) => {
+            check_header(&Header {
+                schema: raw.schema.take(),
+                schema_version: raw.schema_version.take(),
+            })?;
+            convert(raw)
+        }
+        Err(error) => {
+            check_header(&read_header(text)?)?;
+            Err(format!(
+                "invalid bundle (schema version 1): {}",
+                one_line(&error.to_string())
+            ))
+        }
+    }
 }
 
-/// Checks `schema` and `schema_version` before anything else, so that a file of another kind
-/// or a newer bundle gets a message about that rather than about some field it lacks.
-fn check_header(text: &str) -> Result<(), String> {
+fn check_document_start(text: &str) -> Result<(), String> {
     if text.trim().is_empty() {
         return Err("not an exchange-authcert bundle: the file holds only white space".into());
     }
@@ -68,7 +80,12 @@ fn check_header(text: &str) -> Result<(), String> {
     if !text.trim_start().starts_with('{') {
         return Err("not an exchange-authcert bundle: the document is not a JSON object".into());
     }
-    let header: Header = serde_json::from_str(text).map_err(|e| {
+    Ok(())
+}
+
+/// The header alone, from a document that did not parse as a whole.
+fn read_header(text: &str) -> Result<Header, String> {
+    serde_json::from_str(text).map_err(|e| {
         let detail = one_line(&e.to_string());
         match e.classify() {
             serde_json::error::Category::Eof => format!("not valid JSON (truncated?): {detail}"),
@@ -77,7 +94,10 @@ fn check_header(text: &str) -> Result<(), String> {
             }
             _ => format!("not valid JSON: {detail}"),
         }
-    })?;
+    })
+}
+
+fn check_header(header: &Header) -> Result<(), String> {
     match &header.schema {
         Some(serde_json::Value::String(schema)) if schema == BUNDLE_SCHEMA => {}
         Some(serde_json::Value::String(schema)) => {
@@ -119,13 +139,17 @@ struct Header {
 }
 
 #[derive(Deserialize)]
-struct RawBundle {
+struct RawBundle<'a> {
+    // The header's fields, read in the same pass (serde's `flatten` would buffer the document).
+    schema: Option<serde_json::Value>,
+    schema_version: Option<serde_json::Value>,
     collected_at: Option<String>,
     collected_on: Option<String>,
     auth_config: Option<RawAuthConfig>,
     auth_config_error: Option<String>,
     hybrid: Option<RawHybrid>,
-    servers: Option<Vec<RawServer>>,
+    #[serde(borrow)]
+    servers: Option<Vec<RawServer<'a>>>,
 }
 
 /// `Get-AuthConfig`, with the property names Exchange uses.
@@ -151,7 +175,7 @@ struct RawHybrid {
 }
 
 #[derive(Deserialize)]
-struct RawServer {
+struct RawServer<'a> {
     name: Option<String>,
     fqdn: Option<String>,
     site: Option<String>,
@@ -163,13 +187,16 @@ struct RawServer {
     reachable: Option<bool>,
     error: Option<String>,
     internal_transport_certificate_thumbprint: Option<String>,
-    certificates: Option<Vec<RawCertificate>>,
+    #[serde(borrow)]
+    certificates: Option<Vec<RawCertificate<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct RawCertificate {
+struct RawCertificate<'a> {
     thumbprint: Option<String>,
-    raw_data: Option<String>,
+    /// Borrowed from the document (base64 has nothing to unescape): megabytes not copied.
+    #[serde(borrow)]
+    raw_data: Option<std::borrow::Cow<'a, str>>,
     /// Absent: the collector did not say (unknown), which differs from `[]` (bound to nothing).
     #[serde(default, deserialize_with = "optional_string_list")]
     services: Option<Vec<String>>,
@@ -177,7 +204,7 @@ struct RawCertificate {
     status: Option<String>,
 }
 
-fn convert(raw: RawBundle) -> Result<BundleRecord, String> {
+fn convert(raw: RawBundle<'_>) -> Result<BundleRecord, String> {
     let collected_at = match raw.collected_at.as_deref().map(str::trim) {
         None | Some("") => return Err("bundle has no collected_at".into()),
         Some(text) => parse_date(text).ok_or_else(|| {
@@ -191,10 +218,20 @@ fn convert(raw: RawBundle) -> Result<BundleRecord, String> {
     let Some(raw_servers) = raw.servers else {
         return Err("bundle has no servers list".into());
     };
+    // Decoding and hashing every certificate is most of the work in a large bundle: servers
+    // are converted on all cores, then checked in the bundle's order.
+    let numbered: Vec<(usize, RawServer<'_>)> = raw_servers
+        .into_iter()
+        .enumerate()
+        .map(|(index, server)| (index + 1, server))
+        .collect();
+    let converted = crate::parallel::map_in_order(&numbered, 2, |(position, raw)| {
+        convert_server(*position, raw)
+    });
     let mut seen = HashSet::new();
-    let mut servers = Vec::with_capacity(raw_servers.len());
-    for (index, raw_server) in raw_servers.into_iter().enumerate() {
-        let server = convert_server(index + 1, raw_server)?;
+    let mut servers = Vec::with_capacity(converted.len());
+    for server in converted {
+        let server = server?;
         if !seen.insert(server.server.name.to_ascii_lowercase()) {
             return Err(format!(
                 "server {} appears twice",
@@ -239,7 +276,7 @@ fn convert_auth_config(raw: RawAuthConfig) -> Result<AuthConfigRecord, String> {
 }
 
 /// `position` counts from 1, for messages about servers without a name.
-fn convert_server(position: usize, raw: RawServer) -> Result<BundleServerRecord, String> {
+fn convert_server(position: usize, raw: &RawServer<'_>) -> Result<BundleServerRecord, String> {
     let name = match raw.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => name.to_string(),
         _ => return Err(format!("server {position} in the servers list has no name")),
@@ -255,20 +292,20 @@ fn convert_server(position: usize, raw: RawServer) -> Result<BundleServerRecord,
         )
     })?;
     let inventory = if raw.reachable.unwrap_or(true) {
-        let Some(raw_certificates) = raw.certificates else {
+        let Some(raw_certificates) = &raw.certificates else {
             return Err(format!(
                 "server {} is reachable but has no certificates list",
                 shown(&name)
             ));
         };
         let certificates = raw_certificates
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(index, raw)| convert_certificate(&name, index + 1, raw))
             .collect::<Result<Vec<_>, _>>()?;
         InventoryRecord::Certificates(certificates)
     } else {
-        let reason = non_empty(raw.error)
+        let reason = non_empty(raw.error.clone())
             .map(|e| one_line(&e))
             .unwrap_or_else(|| "unreachable (the bundle gives no reason)".into());
         InventoryRecord::Unreachable(reason)
@@ -276,11 +313,11 @@ fn convert_server(position: usize, raw: RawServer) -> Result<BundleServerRecord,
     Ok(BundleServerRecord {
         server: ServerRecord {
             name,
-            fqdn: non_empty(raw.fqdn),
-            site: non_empty(raw.site),
-            version: non_empty(raw.version),
+            fqdn: non_empty(raw.fqdn.clone()),
+            site: non_empty(raw.site.clone()),
+            version: non_empty(raw.version.clone()),
             major_version: raw.major_version,
-            roles: raw.roles,
+            roles: raw.roles.clone(),
             is_edge: raw.is_edge.unwrap_or(false),
         },
         inventory,
@@ -292,7 +329,7 @@ fn convert_server(position: usize, raw: RawServer) -> Result<BundleServerRecord,
 fn convert_certificate(
     server: &str,
     position: usize,
-    raw: RawCertificate,
+    raw: &RawCertificate<'_>,
 ) -> Result<CertificateRecord, String> {
     let which = || format!("server {} certificate {position}", shown(server));
     let stated = match raw.thumbprint.as_deref().map(str::trim) {
@@ -305,13 +342,13 @@ fn convert_certificate(
             )
         })?,
     };
-    let compact: String = raw
-        .raw_data
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let raw_data = raw.raw_data.as_deref().unwrap_or("");
+    // The collector writes one unbroken base64 line; anything else loses its white space first.
+    let compact: std::borrow::Cow<'_, str> = if raw_data.bytes().all(|b| b.is_ascii_graphic()) {
+        raw_data.into()
+    } else {
+        raw_data.chars().filter(|c| !c.is_whitespace()).collect()
+    };
     if compact.is_empty() {
         return Err(format!("{}: no raw_data", which()));
     }
@@ -328,9 +365,9 @@ fn convert_certificate(
     Ok(CertificateRecord {
         der,
         server: Some(server.to_string()),
-        services: raw.services,
-        friendly_name: raw.friendly_name,
-        status: non_empty(raw.status),
+        services: raw.services.clone(),
+        friendly_name: raw.friendly_name.clone(),
+        status: non_empty(raw.status.clone()),
     })
 }
 

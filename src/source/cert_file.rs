@@ -74,7 +74,7 @@ pub fn split_certificates(
         }
         Ok((_, text)) => text,
     };
-    let text = text.as_str();
+    let text: &str = &text;
     if text.contains("-----BEGIN ") {
         return read_pem(text).map(|ders| (CertFileFormat::Pem, ders));
     }

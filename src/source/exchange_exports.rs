@@ -88,11 +88,8 @@ pub fn read_servers(path: &Path) -> Result<Vec<ServerRecord>, SourceError> {
 
 /// Reads a file and decodes it as CliXml or JSON (by content), in any Windows encoding.
 pub fn read_export(path: &Path) -> Result<Vec<PsValue>, SourceError> {
-    let text = {
-        let bytes = read_input_file(path)?;
-        let (_, text) = decode_text(&bytes).map_err(|reason| SourceError::invalid(path, reason))?;
-        text
-    };
+    let bytes = read_input_file(path)?;
+    let (_, text) = decode_text(&bytes).map_err(|reason| SourceError::invalid(path, reason))?;
     parse_export(&text).map_err(|reason| SourceError::invalid(path, reason))
 }
 
@@ -592,7 +589,8 @@ mod tests {
         files.sort();
         assert!(files.len() >= 11, "{files:?}");
         for path in files {
-            let (_, text) = decode_text(&std::fs::read(&path).unwrap()).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let (_, text) = decode_text(&bytes).unwrap();
             let name = path.file_name().unwrap().to_str().unwrap();
             let utf16 = write(&temp, name, &utf16le_with_bom(&text));
             let original = read_export(&path).unwrap();
@@ -1044,8 +1042,8 @@ mod tests {
     #[test]
     fn five_hundred_servers() {
         let Some(dir) = fixtures() else { return };
-        let (_, text) =
-            decode_text(&std::fs::read(dir.join("GetExchangeServer.xml")).unwrap()).unwrap();
+        let bytes = std::fs::read(dir.join("GetExchangeServer.xml")).unwrap();
+        let (_, text) = decode_text(&bytes).unwrap();
         let start = text.find("<Obj RefId=\"0\">").unwrap();
         let end = text.find("<Obj RefId=\"26\">").unwrap();
         let server = text[start..end].trim_end();

@@ -3,6 +3,8 @@
 //! page, PowerShell 7 UTF-8 without BOM. The BOM decides; without one, NUL bytes betray UTF-16;
 //! bytes that are not UTF-8 are read as Windows-1252.
 
+use std::borrow::Cow;
+
 /// The encoding a file was read as, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextEncoding {
@@ -13,23 +15,24 @@ pub enum TextEncoding {
     Windows1252,
 }
 
-/// Decodes `bytes` to text; the BOM, if any, is removed.
-pub fn decode_text(bytes: &[u8]) -> Result<(TextEncoding, String), String> {
+/// Decodes `bytes` to text; the BOM, if any, is removed. UTF-8 is borrowed, not copied: a
+/// large organisation's bundle is megabytes.
+pub fn decode_text(bytes: &[u8]) -> Result<(TextEncoding, Cow<'_, str>), String> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return String::from_utf8(rest.to_vec())
-            .map(|text| (TextEncoding::Utf8Bom, text))
+        return std::str::from_utf8(rest)
+            .map(|text| (TextEncoding::Utf8Bom, Cow::Borrowed(text)))
             .map_err(|e| {
                 format!(
                     "invalid UTF-8 after a UTF-8 BOM at byte {}",
-                    e.utf8_error().valid_up_to() + 3
+                    e.valid_up_to() + 3
                 )
             });
     }
     if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
-        return decode_utf16(rest, u16::from_le_bytes).map(|t| (TextEncoding::Utf16Le, t));
+        return decode_utf16(rest, u16::from_le_bytes).map(|t| (TextEncoding::Utf16Le, t.into()));
     }
     if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
-        return decode_utf16(rest, u16::from_be_bytes).map(|t| (TextEncoding::Utf16Be, t));
+        return decode_utf16(rest, u16::from_be_bytes).map(|t| (TextEncoding::Utf16Be, t.into()));
     }
     // No BOM: ASCII text in UTF-16 has a NUL in every other byte. An odd length is still
     // UTF-16 (cut short), and is refused as such rather than read as UTF-8 full of NULs.
@@ -45,17 +48,19 @@ pub fn decode_text(bytes: &[u8]) -> Result<(TextEncoding, String), String> {
         };
         let half = sample.len() / 2;
         if nul_at(1) * 10 >= half * 9 && nul_at(0) == 0 {
-            return decode_utf16(bytes, u16::from_le_bytes).map(|t| (TextEncoding::Utf16Le, t));
+            return decode_utf16(bytes, u16::from_le_bytes)
+                .map(|t| (TextEncoding::Utf16Le, t.into()));
         }
         if nul_at(0) * 10 >= half * 9 && nul_at(1) == 0 {
-            return decode_utf16(bytes, u16::from_be_bytes).map(|t| (TextEncoding::Utf16Be, t));
+            return decode_utf16(bytes, u16::from_be_bytes)
+                .map(|t| (TextEncoding::Utf16Be, t.into()));
         }
     }
     match std::str::from_utf8(bytes) {
-        Ok(text) => Ok((TextEncoding::Utf8, text.to_string())),
+        Ok(text) => Ok((TextEncoding::Utf8, Cow::Borrowed(text))),
         Err(_) => Ok((
             TextEncoding::Windows1252,
-            bytes.iter().map(|b| windows_1252(*b)).collect(),
+            Cow::Owned(bytes.iter().map(|b| windows_1252(*b)).collect()),
         )),
     }
 }
