@@ -18,7 +18,7 @@ pub fn now() -> DateTime<Utc> {
 
 /// The file's text as every reader decodes it, or `None` where the readers would refuse it.
 pub fn text(bytes: &[u8]) -> Option<String> {
-    decode_text(bytes).ok().map(|(_, text)| text)
+    decode_text(bytes).ok().map(|(_, text)| text.into_owned())
 }
 
 /// Reader errors become the UNKNOWN line: the readers promise one line.

@@ -338,6 +338,13 @@ pub(crate) fn describe_kind(kind: CertificateKind) -> &'static str {
 /// Human text ends up on a Nagios status line: one line, and never a `|` (it starts perfdata)
 /// nor another control character (a NUL ends the line for C readers; found by fuzzing).
 pub fn one_line(text: &str) -> String {
+    // Most messages are one clean line already; every finding passes through here.
+    if text
+        .chars()
+        .all(|c| c != '|' && (c == '\t' || !c.is_control()))
+    {
+        return text.trim().to_string();
+    }
     text.split(['\r', '\n'])
         .map(str::trim)
         .filter(|part| !part.is_empty())

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use thiserror::Error;
+use x509_parser::der_parser::oid::Oid;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
@@ -118,7 +119,7 @@ impl Certificate {
             self_signed,
             key_algorithm,
             key_bits,
-            signature_algorithm: algorithm_name(&x509.signature_algorithm.algorithm.to_id_string()),
+            signature_algorithm: algorithm_name(&x509.signature_algorithm.algorithm),
             is_exchange_auth,
         })
     }
@@ -143,7 +144,6 @@ impl Certificate {
 
 fn describe_key(x509: &X509Certificate<'_>) -> (String, Option<u32>) {
     let spki = x509.public_key();
-    let oid = spki.algorithm.algorithm.to_id_string();
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => ("RSA".into(), Some(significant_bits(rsa.modulus))),
         Ok(PublicKey::EC(point)) => {
@@ -152,12 +152,12 @@ fn describe_key(x509: &X509Certificate<'_>) -> (String, Option<u32>) {
                 .parameters
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
-                .map(|oid| algorithm_name(&oid.to_id_string()))
+                .map(|oid| algorithm_name(&oid))
                 .unwrap_or_else(|| "unknown curve".into());
             (format!("EC {curve}"), Some(point.key_size() as u32))
         }
         Ok(PublicKey::DSA(y)) => ("DSA".into(), Some(significant_bits(y))),
-        _ => (algorithm_name(&oid), None),
+        _ => (algorithm_name(&spki.algorithm.algorithm), None),
     }
 }
 
@@ -171,25 +171,30 @@ fn significant_bits(bytes: &[u8]) -> u32 {
 }
 
 /// Names for the OIDs Exchange and Windows certificates actually use; anything else stays an OID.
-fn algorithm_name(oid: &str) -> String {
-    match oid {
-        "1.2.840.113549.1.1.1" => "RSA",
-        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
-        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
-        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
-        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
-        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
-        "1.2.840.10045.2.1" => "EC",
-        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
-        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
-        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
-        "1.2.840.10045.3.1.7" => "P-256",
-        "1.3.132.0.34" => "P-384",
-        "1.3.132.0.35" => "P-521",
-        "1.3.101.112" => "Ed25519",
-        other => other,
-    }
-    .to_string()
+/// Compared as OIDs, not as dotted text: formatting three OIDs per certificate showed in the
+/// profile of a large organisation.
+fn algorithm_name(oid: &Oid<'_>) -> String {
+    use x509_parser::oid_registry as registry;
+    let names = [
+        (registry::OID_PKCS1_RSAENCRYPTION, "RSA"),
+        (registry::OID_PKCS1_SHA1WITHRSA, "sha1WithRSAEncryption"),
+        (registry::OID_PKCS1_SHA256WITHRSA, "sha256WithRSAEncryption"),
+        (registry::OID_PKCS1_SHA384WITHRSA, "sha384WithRSAEncryption"),
+        (registry::OID_PKCS1_SHA512WITHRSA, "sha512WithRSAEncryption"),
+        (registry::OID_PKCS1_RSASSAPSS, "RSASSA-PSS"),
+        (registry::OID_KEY_TYPE_EC_PUBLIC_KEY, "EC"),
+        (registry::OID_SIG_ECDSA_WITH_SHA256, "ecdsa-with-SHA256"),
+        (registry::OID_SIG_ECDSA_WITH_SHA384, "ecdsa-with-SHA384"),
+        (registry::OID_SIG_ECDSA_WITH_SHA512, "ecdsa-with-SHA512"),
+        (registry::OID_EC_P256, "P-256"),
+        (registry::OID_NIST_EC_P384, "P-384"),
+        (registry::OID_NIST_EC_P521, "P-521"),
+        (registry::OID_SIG_ED25519, "Ed25519"),
+    ];
+    names
+        .iter()
+        .find(|(known, _)| known == oid)
+        .map_or_else(|| oid.to_id_string(), |(_, name)| (*name).to_string())
 }
 
 /// Upper-case hex without `fmt`: a large organisation has tens of thousands of thumbprints,
