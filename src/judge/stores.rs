@@ -19,55 +19,70 @@ const CA_ISSUED: ExpiryCodes = ExpiryCodes {
     ok: None,
 };
 
+/// Servers are judged on all cores from a few dozen up: a large organisation's stores hold
+/// thousands of certificates, each with its own findings.
 pub fn judge(state: &ExchangeState, policy: &Policy) -> Vec<Finding> {
+    crate::parallel::map_in_order(&state.servers, PARALLEL_FROM_SERVERS, |server| {
+        server_findings(state, policy, server)
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+const PARALLEL_FROM_SERVERS: usize = 32;
+
+fn server_findings(
+    state: &ExchangeState,
+    policy: &Policy,
+    server: &crate::model::Server,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for server in &state.servers {
-        match &server.inventory {
-            Inventory::Unreachable { reason } => {
-                let mut finding = Finding::new(
-                    policy.unreachable_severity,
-                    FindingCode::ServersUnreachable,
-                    format!("server {} could not be queried: {reason}", server.name),
-                );
-                finding.server = Some(server.name.clone());
-                findings.push(finding);
-            }
-            Inventory::NotCollected if server.requires_auth_certificate => {
-                let mut finding = Finding::new(
-                    Severity::Info,
-                    FindingCode::ServersNotCollected,
-                    format!(
-                        "server {} has no certificate export: its Auth Certificate was not checked",
-                        server.name
-                    ),
-                );
-                finding.server = Some(server.name.clone());
-                findings.push(finding);
-            }
-            Inventory::NotCollected => {}
-            Inventory::Known { .. } => {
-                for (entry, sighting) in state.store_of(server) {
-                    if !auth_roles(&entry.certificate.thumbprint, state).is_empty() {
-                        continue; // judged by the auth rules
+    match &server.inventory {
+        Inventory::Unreachable { reason } => {
+            let mut finding = Finding::new(
+                policy.unreachable_severity,
+                FindingCode::ServersUnreachable,
+                format!("server {} could not be queried: {reason}", server.name),
+            );
+            finding.server = Some(server.name.clone());
+            findings.push(finding);
+        }
+        Inventory::NotCollected if server.requires_auth_certificate => {
+            let mut finding = Finding::new(
+                Severity::Info,
+                FindingCode::ServersNotCollected,
+                format!(
+                    "server {} has no certificate export: its Auth Certificate was not checked",
+                    server.name
+                ),
+            );
+            finding.server = Some(server.name.clone());
+            findings.push(finding);
+        }
+        Inventory::NotCollected => {}
+        Inventory::Known { .. } => {
+            for (entry, sighting) in state.store_of(server) {
+                if !auth_roles(&entry.certificate.thumbprint, state).is_empty() {
+                    continue; // judged by the auth rules
+                }
+                let services = sighting.and_then(|s| s.services.as_deref());
+                match entry.kind {
+                    CertificateKind::Auth => {
+                        findings.push(unreferenced(entry, &server.name, policy))
                     }
-                    let services = sighting.and_then(|s| s.services.as_deref());
-                    match entry.kind {
-                        CertificateKind::Auth => {
-                            findings.push(unreferenced(entry, &server.name, policy))
-                        }
-                        CertificateKind::SelfSigned => findings.extend(expiry_findings(
-                            entry,
-                            policy,
-                            Some((&server.name, services)),
-                            SELFSIGNED,
-                        )),
-                        CertificateKind::CaIssued => findings.extend(expiry_findings(
-                            entry,
-                            policy,
-                            Some((&server.name, services)),
-                            CA_ISSUED,
-                        )),
-                    }
+                    CertificateKind::SelfSigned => findings.extend(expiry_findings(
+                        entry,
+                        policy,
+                        Some((&server.name, services)),
+                        SELFSIGNED,
+                    )),
+                    CertificateKind::CaIssued => findings.extend(expiry_findings(
+                        entry,
+                        policy,
+                        Some((&server.name, services)),
+                        CA_ISSUED,
+                    )),
                 }
             }
         }
