@@ -39,11 +39,8 @@ fn tp(der: &[u8]) -> Thumbprint {
 
 fn record(der: &[u8], services: &[&str]) -> CertificateRecord {
     CertificateRecord {
-        der: der.to_vec(),
-        server: None,
         services: Some(services.iter().map(|s| s.to_string()).collect()),
-        friendly_name: None,
-        status: None,
+        ..CertificateRecord::new(der.to_vec())
     }
 }
 

@@ -112,19 +112,14 @@ impl ExchangeState {
         records: Vec<CertificateRecord>,
         origin: &str,
     ) -> Result<(), ModelError> {
-        let hashed = records
-            .into_iter()
-            .map(|record| (Thumbprint::of_der(&record.der), record))
-            .collect();
-        self.add_parsed_store(server_name, hashed, origin, &mut HashMap::new())
+        self.add_parsed_store(server_name, records, origin, &mut HashMap::new())
     }
 
-    /// [`ExchangeState::add_store`] with every record's thumbprint computed and the new
-    /// certificates parsed beforehand (by thumbprint).
+    /// [`ExchangeState::add_store`] with the new certificates parsed beforehand (by thumbprint).
     fn add_parsed_store(
         &mut self,
         server_name: &str,
-        records: Vec<(Thumbprint, CertificateRecord)>,
+        records: Vec<CertificateRecord>,
         origin: &str,
         parsed: &mut Parsed,
     ) -> Result<(), ModelError> {
@@ -132,7 +127,8 @@ impl ExchangeState {
         // A store holds a certificate once: the same one listed twice must say the same.
         let mut services_of: HashMap<Thumbprint, Option<Vec<String>>> = HashMap::new();
         let server_shown = self.server_mut(server_name).name.clone();
-        for (position, (thumbprint, record)) in records.into_iter().enumerate() {
+        for (position, record) in records.into_iter().enumerate() {
+            let thumbprint = record.thumbprint;
             // A certificate already known (the Auth Certificate is on every server) is the same
             // DER: it parsed before, and parsing verifies a signature, so it is not parsed again.
             let new_certificate = match self.certificate(&thumbprint) {
@@ -241,23 +237,14 @@ impl ExchangeState {
         }
         let listed: Vec<ServerRecord> = bundle.servers.iter().map(|s| s.server.clone()).collect();
         self.add_server_list(listed);
-        // Hashing and parsing are most of the work for a large organisation: both run on all
-        // cores, the state is then built in the bundle's order (so errors are as without this).
-        let thumbprints =
-            crate::parallel::map_in_order(&bundle.servers, 2, |server| match &server.inventory {
-                InventoryRecord::Certificates(records) => records
-                    .iter()
-                    .map(|record| Thumbprint::of_der(&record.der))
-                    .collect(),
-                InventoryRecord::Unreachable(_) => Vec::new(),
-            });
-        let mut parsed = self.parse_new_certificates(&bundle.servers, &thumbprints);
-        for (entry, thumbprints) in bundle.servers.into_iter().zip(thumbprints) {
+        // Parsing is most of the work for a large organisation: it runs on all cores, the state
+        // is then built in the bundle's order (so errors are as without this).
+        let mut parsed = self.parse_new_certificates(&bundle.servers);
+        for entry in bundle.servers {
             let name = entry.server.name.clone();
             match entry.inventory {
                 InventoryRecord::Certificates(records) => {
-                    let hashed = thumbprints.into_iter().zip(records).collect();
-                    self.add_parsed_store(&name, hashed, origin, &mut parsed)?
+                    self.add_parsed_store(&name, records, origin, &mut parsed)?
                 }
                 InventoryRecord::Unreachable(reason) => {
                     let server = self.server_mut(&name);
@@ -280,18 +267,14 @@ impl ExchangeState {
 
     /// Parses every distinct certificate of a bundle not yet in the state, on all cores: parsing
     /// verifies the signature of each self-signed certificate, which is most of the cost of a
-    /// large organisation (500 servers hold thousands of certificates). `thumbprints` are the
-    /// records' own, server by server.
-    fn parse_new_certificates(
-        &self,
-        servers: &[BundleServerRecord],
-        thumbprints: &[Vec<Thumbprint>],
-    ) -> Parsed {
+    /// large organisation (500 servers hold thousands of certificates).
+    fn parse_new_certificates(&self, servers: &[BundleServerRecord]) -> Parsed {
         let mut seen = HashSet::new();
         let mut work: Vec<(&Thumbprint, &[u8])> = Vec::new();
-        for (server, thumbprints) in servers.iter().zip(thumbprints) {
+        for server in servers {
             if let InventoryRecord::Certificates(records) = &server.inventory {
-                for (record, thumbprint) in records.iter().zip(thumbprints) {
+                for record in records {
+                    let thumbprint = &record.thumbprint;
                     if self.certificate(thumbprint).is_none() && seen.insert(thumbprint) {
                         work.push((thumbprint, &record.der));
                     }
@@ -449,11 +432,10 @@ mod tests {
 
     fn record(der: Vec<u8>, server: Option<&str>) -> CertificateRecord {
         CertificateRecord {
-            der,
             server: server.map(str::to_string),
             services: Some(vec!["SMTP".into()]),
             friendly_name: Some("Microsoft Exchange".into()),
-            status: None,
+            ..CertificateRecord::new(der)
         }
     }
 
@@ -581,7 +563,9 @@ mod tests {
 
         let mut broken = bundle;
         if let InventoryRecord::Certificates(records) = &mut broken.servers[0].inventory {
-            records[PARALLEL_FROM].der.truncate(50);
+            let mut truncated = records[PARALLEL_FROM].der.clone();
+            truncated.truncate(50);
+            records[PARALLEL_FROM] = record(truncated, Some("EXCH01"));
         }
         let err = ExchangeState::default()
             .add_bundle(broken, "b.json")

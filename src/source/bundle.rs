@@ -363,11 +363,11 @@ fn convert_certificate(
         ));
     }
     Ok(CertificateRecord {
-        der,
         server: Some(server.to_string()),
         services: raw.services.clone(),
         friendly_name: raw.friendly_name.clone(),
         status: non_empty(raw.status.clone()),
+        ..CertificateRecord::hashed(actual, der)
     })
 }
 

@@ -207,7 +207,6 @@ pub fn certificate_from_object(object: &PsObject) -> Result<CertificateRecord, S
         Some(Err(e)) => return Err(format!("RawData is {e}")),
     };
     Ok(CertificateRecord {
-        der,
         server: certificate_server(object),
         services: object
             .get("Services")
@@ -216,6 +215,7 @@ pub fn certificate_from_object(object: &PsObject) -> Result<CertificateRecord, S
         status: object
             .get("Status")
             .and_then(|value| value.enum_name(CERTIFICATE_STATUS)),
+        ..CertificateRecord::new(der)
     })
 }
 

@@ -20,9 +20,12 @@ pub struct AuthConfigRecord {
 }
 
 /// One certificate from `Get-ExchangeCertificate`. All certificate facts come from `der`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CertificateRecord {
     pub der: Vec<u8>,
+    /// SHA-1 of `der`, hashed once by the reader ([`CertificateRecord::new`]): the state
+    /// builder looks every record up by it, and a large organisation has thousands.
+    pub thumbprint: Thumbprint,
     /// The server whose store holds it: from `Identity` (`SERVER\THUMBPRINT`) when the export
     /// carries it, else from `PSComputerName` (which names the shell's host, see DOMAIN.md §5).
     pub server: Option<String>,
@@ -33,6 +36,26 @@ pub struct CertificateRecord {
     pub friendly_name: Option<String>,
     /// `Status` as Exchange reports it (`Valid`, `Invalid`, ...), when present.
     pub status: Option<String>,
+}
+
+impl CertificateRecord {
+    /// A record of `der` and nothing else known yet.
+    pub fn new(der: Vec<u8>) -> CertificateRecord {
+        CertificateRecord::hashed(Thumbprint::of_der(&der), der)
+    }
+
+    /// For a reader that has just hashed `der` itself (to check a stated thumbprint).
+    pub(crate) fn hashed(thumbprint: Thumbprint, der: Vec<u8>) -> CertificateRecord {
+        debug_assert_eq!(thumbprint, Thumbprint::of_der(&der));
+        CertificateRecord {
+            der,
+            thumbprint,
+            server: None,
+            services: None,
+            friendly_name: None,
+            status: None,
+        }
+    }
 }
 
 /// One server from `Get-ExchangeServer`.
