@@ -14,6 +14,7 @@
 #   RUNS=30            measured runs per command       WARMUP=3   warm-up runs per command
 #   RSS_RUNS=5         /usr/bin/time runs per command (the median peak RSS is reported)
 #   SERVERS="1 10 100 500"   bundle sizes              CERTS=20   certificates per server
+#   KEY_TYPE=rsa       certificate keys of the bundles: rsa (RSA 2048, as Exchange) or ecdsa
 #   BENCH_BIN=path     benchmark this binary instead of building target/release
 #   BUNDLE_DIR=dir     keep/reuse generated bundles there (default: a temporary directory)
 #   FIXTURES=dir       the css-exchange fixtures (default: ../shared/fixtures/css-exchange)
@@ -30,6 +31,7 @@ WARMUP="${WARMUP:-3}"
 RSS_RUNS="${RSS_RUNS:-5}"
 SERVERS="${SERVERS:-1 10 100 500}"
 CERTS="${CERTS:-20}"
+KEY_TYPE="${KEY_TYPE:-rsa}"
 NOW="2026-12-01T00:00:00Z"
 PEM="samples/auth-certificate.pem"
 FIXTURES="${FIXTURES:-../shared/fixtures/css-exchange}"
@@ -73,12 +75,14 @@ trap 'rm -rf "$WORK"' EXIT
 BUNDLES="${BUNDLE_DIR:-$WORK}"
 mkdir -p "$BUNDLES"
 
-echo "== generating bundles: N servers x $CERTS certificates, N in: $SERVERS"
+echo "== generating bundles: N servers x $CERTS certificates ($KEY_TYPE keys), N in: $SERVERS"
+bundle_of() { echo "$BUNDLES/bundle-$KEY_TYPE-$CERTS-$1.json"; }
 for n in $SERVERS; do
-    out="$BUNDLES/bundle-$n.json"
+    out="$(bundle_of "$n")"
     if [[ ! -s "$out" ]]; then
         "$MAKE_BUNDLE" --servers "$n" --certs-per-server "$CERTS" --scenario healthy \
-            --now "$NOW" --out "$out" || die "make_bundle --servers $n failed"
+            --key-type "$KEY_TYPE" --now "$NOW" --out "$out" ||
+            die "make_bundle --servers $n failed"
     fi
     printf '   %4s servers: %9d bytes\n' "$n" "$(stat -c %s "$out")"
 done
@@ -91,7 +95,7 @@ sanity() {
 }
 sanity --now "$NOW" --cert "$PEM"
 sanity --authconfig "$AUTHCONFIG" --certificates "$CERTIFICATES"
-for n in $SERVERS; do sanity --now "$NOW" --bundle "$BUNDLES/bundle-$n.json"; done
+for n in $SERVERS; do sanity --now "$NOW" --bundle "$(bundle_of "$n")"; done
 
 TRUE_BIN=/bin/true
 [[ -x "$TRUE_BIN" ]] || TRUE_BIN="$(command -v true)"
@@ -104,7 +108,7 @@ COMMANDS=(
     "check fixture pair|$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES"
 )
 for n in $SERVERS; do
-    COMMANDS+=("bundle $n servers|$BIN --now $NOW --bundle $BUNDLES/bundle-$n.json")
+    COMMANDS+=("bundle $n servers|$BIN --now $NOW --bundle $(bundle_of "$n")")
 done
 
 HF_ARGS=()
