@@ -9,6 +9,7 @@
 //! checked against the SHA-1 of its `raw_data`, so a bundle edited by hand cannot make the check
 //! judge one certificate under another's thumbprint.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
@@ -193,15 +194,19 @@ struct RawServer<'a> {
 
 #[derive(Deserialize)]
 struct RawCertificate<'a> {
-    thumbprint: Option<String>,
-    /// Borrowed from the document (base64 has nothing to unescape): megabytes not copied.
+    // Text fields are borrowed from the document where nothing needs unescaping (base64 never
+    // does): a large bundle has tens of thousands of them, copied once into the records.
     #[serde(borrow)]
-    raw_data: Option<std::borrow::Cow<'a, str>>,
+    thumbprint: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    raw_data: Option<Cow<'a, str>>,
     /// Absent: the collector did not say (unknown), which differs from `[]` (bound to nothing).
     #[serde(default, deserialize_with = "optional_string_list")]
     services: Option<Vec<String>>,
-    friendly_name: Option<String>,
-    status: Option<String>,
+    #[serde(borrow)]
+    friendly_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
 }
 
 fn convert(raw: RawBundle<'_>) -> Result<BundleRecord, String> {
@@ -344,7 +349,7 @@ fn convert_certificate(
     };
     let raw_data = raw.raw_data.as_deref().unwrap_or("");
     // The collector writes one unbroken base64 line; anything else loses its white space first.
-    let compact: std::borrow::Cow<'_, str> = if raw_data.bytes().all(|b| b.is_ascii_graphic()) {
+    let compact: Cow<'_, str> = if raw_data.bytes().all(|b| b.is_ascii_graphic()) {
         raw_data.into()
     } else {
         raw_data.chars().filter(|c| !c.is_whitespace()).collect()
@@ -365,8 +370,8 @@ fn convert_certificate(
     Ok(CertificateRecord {
         server: Some(server.to_string()),
         services: raw.services.clone(),
-        friendly_name: raw.friendly_name.clone(),
-        status: non_empty(raw.status.clone()),
+        friendly_name: raw.friendly_name.as_deref().map(str::to_string),
+        status: non_empty(raw.status.as_deref().map(str::to_string)),
         ..CertificateRecord::hashed(actual, der)
     })
 }
