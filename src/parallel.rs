@@ -41,7 +41,11 @@ where
         }
     };
     let mut blocks: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        // A thread the system refuses (process limits of a monitoring agent) is no error: the
+        // calling thread then takes more of the blocks.
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
         let mut blocks = work();
         for helper in helpers {
             blocks.extend(

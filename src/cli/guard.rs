@@ -111,16 +111,22 @@ pub fn install_panic_hook(format: OutputFormat) {
 }
 
 /// Ends the process with UNKNOWN when the run takes longer than `timeout`.
+///
+/// When the system refuses the thread (a monitoring agent's account limited to a few processes),
+/// the check runs without it rather than failing: its network inputs keep their own deadlines.
 pub fn start_watchdog(format: OutputFormat, timeout: Duration) {
-    std::thread::spawn(move || {
-        std::thread::sleep(timeout);
-        fail(
-            format,
-            FindingCode::CheckTimeout,
-            &format!(
-                "check did not finish within {} seconds (-t/--timeout)",
-                timeout.as_secs_f64()
-            ),
-        )
-    });
+    let _no_watchdog_when_refused =
+        std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || {
+                std::thread::sleep(timeout);
+                fail(
+                    format,
+                    FindingCode::CheckTimeout,
+                    &format!(
+                        "check did not finish within {} seconds (-t/--timeout)",
+                        timeout.as_secs_f64()
+                    ),
+                )
+            });
 }

@@ -581,22 +581,23 @@ impl NetworkPlan {
         }
         let (metadata_result, chains) = std::thread::scope(|scope| {
             let metadata = url.map(|(url, options)| {
-                scope.spawn(move || metadata::fetch_metadata(url, options, deadline))
+                Job::start(scope, move || {
+                    metadata::fetch_metadata(url, options, deadline)
+                })
             });
             let chains: Vec<_> = self
                 .targets
                 .iter()
-                .map(|target| scope.spawn(move || tls::fetch_chain(target, deadline)))
+                .map(|target| Job::start(scope, move || tls::fetch_chain(target, deadline)))
                 .collect();
             let lost = || tls::NetError("the network thread failed".into());
-            let metadata = metadata.map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| Err(metadata::FetchError::Unreachable(lost().0)))
+            let metadata = metadata.map(|job| {
+                job.finish()
+                    .unwrap_or_else(|| Err(metadata::FetchError::Unreachable(lost().0)))
             });
             let chains: Vec<_> = chains
                 .into_iter()
-                .map(|handle| handle.join().unwrap_or_else(|_| Err(lost())))
+                .map(|job| job.finish().unwrap_or_else(|| Err(lost())))
                 .collect();
             (metadata, chains)
         });
@@ -651,6 +652,33 @@ impl NetworkPlan {
 }
 
 /// A raw export is as old as its file: its modification time is when it was exported.
+/// A network fetch on its own thread, or already done on the caller's when the system refused
+/// the thread (an agent account's process limit): slower, never a failure.
+enum Job<'scope, T> {
+    Running(std::thread::ScopedJoinHandle<'scope, T>),
+    Done(T),
+}
+
+impl<'scope, T: Send + 'scope> Job<'scope, T> {
+    fn start<'env, F>(scope: &'scope std::thread::Scope<'scope, 'env>, work: F) -> Job<'scope, T>
+    where
+        F: FnOnce() -> T + Send + Clone + 'scope,
+    {
+        match std::thread::Builder::new().spawn_scoped(scope, work.clone()) {
+            Ok(handle) => Job::Running(handle),
+            Err(_) => Job::Done(work()),
+        }
+    }
+
+    /// `None` when the thread panicked.
+    fn finish(self) -> Option<T> {
+        match self {
+            Job::Running(handle) => handle.join().ok(),
+            Job::Done(result) => Some(result),
+        }
+    }
+}
+
 fn note_file_time(state: &mut ExchangeState, path: &Path) {
     if let Ok(modified) = std::fs::metadata(path).and_then(|m| m.modified()) {
         state.note_collected_at(DateTime::<Utc>::from(modified));

@@ -142,9 +142,16 @@ pub fn resolve(host: &str, port: u16, deadline: Deadline) -> Result<Vec<SocketAd
     let left = deadline.remaining("to resolve the name")?;
     let (sender, receiver) = std::sync::mpsc::channel();
     let name = format!("{host}:{port}");
-    std::thread::spawn(move || {
+    let lookup = |sender: std::sync::mpsc::Sender<_>, name: String| {
         let _ = sender.send(name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
-    });
+    };
+    let (thread_sender, thread_name) = (sender.clone(), name.clone());
+    let spawned = std::thread::Builder::new().spawn(move || lookup(thread_sender, thread_name));
+    if spawned.is_err() {
+        // No thread to spare (the account's process limit): the lookup runs here, bounded only
+        // by the resolver's own timeouts.
+        lookup(sender, name);
+    }
     match receiver.recv_timeout(left) {
         Ok(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
         Ok(Ok(_)) => Err(net_error(format!(
