@@ -45,15 +45,15 @@ fn service_status(status_dat: &str) -> BTreeMap<String, BTreeMap<String, String>
         if line == "servicestatus {" {
             current = Some(BTreeMap::new());
         } else if line == "}" {
-            if let Some(block) = current.take() {
-                if let Some(name) = block.get("service_description") {
-                    services.insert(name.clone(), block);
-                }
+            if let Some(block) = current.take()
+                && let Some(name) = block.get("service_description")
+            {
+                services.insert(name.clone(), block);
             }
-        } else if let Some(block) = current.as_mut() {
-            if let Some((key, value)) = line.split_once('=') {
-                block.insert(key.to_string(), value.to_string());
-            }
+        } else if let Some(block) = current.as_mut()
+            && let Some((key, value)) = line.split_once('=')
+        {
+            block.insert(key.to_string(), value.to_string());
         }
     }
     services
