@@ -788,10 +788,15 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// An entity name for a message: names cannot hold blanks or line breaks, but can be long.
+/// An entity name for a message: at most 40 characters, control characters (a malformed
+/// document's "name" can hold a line break: `&\rD;`, found by fuzzing) shown as U+FFFD.
 fn shortened(name: &str) -> String {
     const MAX: usize = 40;
-    let mut short: String = name.chars().take(MAX).collect();
+    let mut short: String = name
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect();
     if name.chars().nth(MAX).is_some() {
         short.push('…');
     }
@@ -1160,6 +1165,16 @@ mod tests {
             "undefined entity &bogus; (only the five XML entities are allowed) at line 1"
         ));
         assert!(error(&doc("<S>&#xD800;</S>")).contains("invalid character reference"));
+    }
+
+    #[test]
+    fn an_entity_name_with_a_line_break_stays_on_one_line() {
+        // Found by the clixml fuzz target: the bytes `&\rD;//` as a whole document.
+        let err = parse("&\rD;//").unwrap_err();
+        assert!(!err.contains(['\r', '\n']), "{err:?}");
+        assert!(err.contains("undefined entity &\u{FFFD}D;"), "{err:?}");
+        let err = error(&doc("<S>&\nbogus;</S>"));
+        assert!(!err.contains(['\r', '\n']), "{err:?}");
     }
 
     #[test]
