@@ -1,4 +1,6 @@
-//! Order-keeping parallel map for the per-certificate work of large organisations.
+//! Order-keeping parallel map for the per-certificate work of large organisations, and [`Job`]
+//! for a few independent tasks (the network fetches). Neither fails when the system refuses a
+//! thread: the work is then done on the calling thread.
 //!
 //! A 500-server bundle holds 10,000 certificate records: decoding, hashing and parsing them
 //! (parsing verifies self-signatures) is most of a check's time, and every record is independent.
@@ -63,6 +65,36 @@ where
         .collect()
 }
 
+/// A piece of work on a scoped thread of its own, or already done on the calling thread when the
+/// system refused the thread (an agent account's process limit): slower, never a failure.
+pub enum Job<'scope, T> {
+    Running(std::thread::ScopedJoinHandle<'scope, T>),
+    Done(T),
+}
+
+impl<'scope, T: Send + 'scope> Job<'scope, T> {
+    pub fn start<'env, F>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        work: F,
+    ) -> Job<'scope, T>
+    where
+        F: FnOnce() -> T + Send + Clone + 'scope,
+    {
+        match std::thread::Builder::new().spawn_scoped(scope, work.clone()) {
+            Ok(handle) => Job::Running(handle),
+            Err(_) => Job::Done(work()),
+        }
+    }
+
+    /// `None` when the thread panicked.
+    pub fn finish(self) -> Option<T> {
+        match self {
+            Job::Running(handle) => handle.join().ok(),
+            Job::Done(result) => Some(result),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::map_in_order;
@@ -74,5 +106,13 @@ mod tests {
         assert_eq!(map_in_order(&items, usize::MAX, |i| i * 3), expected);
         assert_eq!(map_in_order(&items, 1, |i| i * 3), expected);
         assert!(map_in_order(&[] as &[u32], 1, |i| *i).is_empty());
+    }
+
+    #[test]
+    fn a_job_gives_its_result() {
+        let base = 40;
+        let result =
+            std::thread::scope(|scope| super::Job::start(scope, move || base + 2).finish());
+        assert_eq!(result, Some(42));
     }
 }

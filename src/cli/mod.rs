@@ -10,6 +10,7 @@ use clap::{Args, Parser};
 
 use crate::judge::{Policy, Severity, Thresholds};
 use crate::model::{ExchangeState, MetadataProblem, ModelError, PublishedMetadata, Sighting};
+use crate::parallel::Job;
 use crate::render::OutputFormat;
 use crate::source::{SourceError, bundle, cert_file, exchange_exports};
 use crate::source::{http::HttpsOptions, metadata, tls};
@@ -652,33 +653,6 @@ impl NetworkPlan {
 }
 
 /// A raw export is as old as its file: its modification time is when it was exported.
-/// A network fetch on its own thread, or already done on the caller's when the system refused
-/// the thread (an agent account's process limit): slower, never a failure.
-enum Job<'scope, T> {
-    Running(std::thread::ScopedJoinHandle<'scope, T>),
-    Done(T),
-}
-
-impl<'scope, T: Send + 'scope> Job<'scope, T> {
-    fn start<'env, F>(scope: &'scope std::thread::Scope<'scope, 'env>, work: F) -> Job<'scope, T>
-    where
-        F: FnOnce() -> T + Send + Clone + 'scope,
-    {
-        match std::thread::Builder::new().spawn_scoped(scope, work.clone()) {
-            Ok(handle) => Job::Running(handle),
-            Err(_) => Job::Done(work()),
-        }
-    }
-
-    /// `None` when the thread panicked.
-    fn finish(self) -> Option<T> {
-        match self {
-            Job::Running(handle) => handle.join().ok(),
-            Job::Done(result) => Some(result),
-        }
-    }
-}
-
 fn note_file_time(state: &mut ExchangeState, path: &Path) {
     if let Ok(modified) = std::fs::metadata(path).and_then(|m| m.modified()) {
         state.note_collected_at(DateTime::<Utc>::from(modified));

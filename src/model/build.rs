@@ -171,9 +171,7 @@ impl ExchangeState {
             };
             match new_certificate {
                 Some(certificate) => self.add_certificate(certificate, sighting),
-                None => {
-                    self.add_sighting(&thumbprint, sighting);
-                }
+                None => self.add_sighting(&thumbprint, sighting),
             }
             thumbprints.push(thumbprint);
         }

@@ -220,16 +220,17 @@ impl ExchangeState {
         });
     }
 
-    /// Notes one more place a known certificate was seen; false when the thumbprint is unknown.
-    pub(crate) fn add_sighting(&mut self, thumbprint: &Thumbprint, sighting: Sighting) -> bool {
+    /// Notes one more place a known certificate was seen (an unknown thumbprint is ignored: the
+    /// callers have just found it).
+    pub(crate) fn add_sighting(&mut self, thumbprint: &Thumbprint, sighting: Sighting) {
         let Some(&position) = self.index.get(thumbprint) else {
-            return false;
+            debug_assert!(false, "sighting of unknown certificate {thumbprint}");
+            return;
         };
         let entry = &mut self.certificates[position];
         if !entry.sightings.contains(&sighting) {
             entry.sightings.push(sighting);
         }
-        true
     }
 
     /// Adds the published metadata certificates that AuthConfig names (current, previous,
