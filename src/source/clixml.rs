@@ -740,7 +740,8 @@ impl<'a> Parser<'a> {
     /// A message with the line the reader is at.
     fn at(&self, message: &str) -> String {
         format!(
-            "{message} at line {}",
+            "{} at line {}",
+            one_line(message),
             self.line(self.reader.buffer_position())
         )
     }
@@ -773,12 +774,7 @@ impl<'a> Parser<'a> {
                 self.line(self.reader.error_position())
             ),
             other => {
-                let message: String = other
-                    .to_string()
-                    .replace(['\r', '\n'], " ")
-                    .chars()
-                    .take(160)
-                    .collect();
+                let message: String = one_line(&other.to_string()).chars().take(160).collect();
                 format!(
                     "{message} at line {}",
                     self.line(self.reader.error_position())
@@ -788,15 +784,24 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// An entity name for a message: at most 40 characters, control characters (a malformed
-/// document's "name" can hold a line break: `&\rD;`, found by fuzzing) shown as U+FFFD.
+/// Messages quote the document, and a malformed one can put anything there: an entity "name"
+/// or an attribute with a line break (`&\rD;`, found by fuzzing). Line breaks and tabs become
+/// spaces, other control characters U+FFFD, so that every error is one line.
+fn one_line(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// An entity name for a message: at most 40 characters.
 fn shortened(name: &str) -> String {
     const MAX: usize = 40;
-    let mut short: String = name
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect();
+    let mut short: String = name.chars().take(MAX).collect();
     if name.chars().nth(MAX).is_some() {
         short.push('…');
     }
@@ -1172,9 +1177,16 @@ mod tests {
         // Found by the clixml fuzz target: the bytes `&\rD;//` as a whole document.
         let err = parse("&\rD;//").unwrap_err();
         assert!(!err.contains(['\r', '\n']), "{err:?}");
-        assert!(err.contains("undefined entity &\u{FFFD}D;"), "{err:?}");
+        assert!(err.contains("undefined entity & D;"), "{err:?}");
         let err = error(&doc("<S>&\nbogus;</S>"));
         assert!(!err.contains(['\r', '\n']), "{err:?}");
+        // And in an attribute value (found by fuzzing too): the entity quoted by quick-xml.
+        let err = error(&doc("<S N=\"R&a\nb\u{1};\">x</S>"));
+        assert!(
+            err.starts_with("CliXml: malformed attribute value"),
+            "{err:?}"
+        );
+        assert!(!err.contains(['\r', '\n', '\u{1}']), "{err:?}");
     }
 
     #[test]
