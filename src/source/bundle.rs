@@ -64,7 +64,7 @@ pub fn parse_bundle(text: &str) -> Result<BundleRecord, String> {
             check_header(&read_header(text)?)?;
             Err(format!(
                 "invalid bundle (schema version 1): {}",
-                one_line(&error.to_string())
+                collapse_whitespace(&error.to_string())
             ))
         }
     }
@@ -87,7 +87,7 @@ fn check_document_start(text: &str) -> Result<(), String> {
 /// The header alone, from a document that did not parse as a whole.
 fn read_header(text: &str) -> Result<Header, String> {
     serde_json::from_str(text).map_err(|e| {
-        let detail = one_line(&e.to_string());
+        let detail = collapse_whitespace(&e.to_string());
         match e.classify() {
             serde_json::error::Category::Eof => format!("not valid JSON (truncated?): {detail}"),
             serde_json::error::Category::Data => {
@@ -250,7 +250,7 @@ fn convert(raw: RawBundle<'_>) -> Result<BundleRecord, String> {
         collected_at,
         collected_on: non_empty(raw.collected_on),
         auth_config,
-        auth_config_error: non_empty(raw.auth_config_error).map(|e| one_line(&e)),
+        auth_config_error: non_empty(raw.auth_config_error).map(|e| collapse_whitespace(&e)),
         servers,
         hybrid_detected: raw.hybrid.and_then(|h| h.detected),
     })
@@ -311,7 +311,7 @@ fn convert_server(position: usize, raw: &RawServer<'_>) -> Result<BundleServerRe
         InventoryRecord::Certificates(certificates)
     } else {
         let reason = non_empty(raw.error.clone())
-            .map(|e| one_line(&e))
+            .map(|e| collapse_whitespace(&e))
             .unwrap_or_else(|| "unreachable (the bundle gives no reason)".into());
         InventoryRecord::Unreachable(reason)
     };
@@ -446,7 +446,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 /// Collapses line breaks and runs of white space: PowerShell error messages span lines, and
 /// every message here ends up on one line of monitoring output.
-fn one_line(text: &str) -> String {
+fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -19,6 +19,7 @@ use quick_xml::errors::{Error as XmlError, IllFormedError, SyntaxError};
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
+use super::one_line;
 use super::psvalue::{PsObject, PsValue, decode_base64, parse_datetime, quoted};
 
 /// Deepest element nesting accepted. Real exports nest about 10 levels (an object two properties
@@ -782,20 +783,6 @@ impl<'a> Parser<'a> {
             }
         }
     }
-}
-
-/// Messages quote the document, and a malformed one can put anything there: an entity "name"
-/// or an attribute with a line break (`&\rD;`, found by fuzzing). Line breaks and tabs become
-/// spaces, other control characters U+FFFD, so that every error is one line.
-fn one_line(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| match c {
-            '\r' | '\n' | '\t' => ' ',
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
-        })
-        .collect()
 }
 
 /// An entity name for a message: at most 40 characters.

@@ -79,6 +79,20 @@ pub fn read_input_file(path: &Path) -> Result<Vec<u8>, SourceError> {
     Ok(bytes)
 }
 
+/// Reader errors quote the document, and a malformed one can put anything there (a CliXml
+/// entity "name" with a line break, `&\rD;`, was found by fuzzing). Line breaks and tabs become
+/// spaces, other control characters U+FFFD, so that every error is one line.
+pub(crate) fn one_line(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
 fn too_large(path: &Path) -> SourceError {
     SourceError::unreadable(
         path,

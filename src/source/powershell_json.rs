@@ -34,7 +34,7 @@ pub fn parse(text: &str) -> Result<Vec<PsValue>, String> {
     let value = Seed { depth: 0 }
         .deserialize(&mut deserializer)
         .and_then(|value| deserializer.end().map(|()| value))
-        .map_err(|e| format!("JSON: {}", e.to_string().replace(['\r', '\n'], " ")))?;
+        .map_err(|e| format!("JSON: {}", super::one_line(&e.to_string())))?;
     Ok(match value {
         PsValue::List(items) => items,
         PsValue::Object(object) => match count_wrapper_items(&object) {
