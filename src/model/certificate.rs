@@ -15,40 +15,67 @@ use x509_parser::public_key::PublicKey;
 pub const AUTH_CERTIFICATE_CN: &str = "Microsoft Exchange Server Auth Certificate";
 
 /// A SHA-1 thumbprint as Windows shows it: 40 upper-case hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Thumbprint(String);
+///
+/// Kept inline (no heap): a large organisation looks thousands of certificates up by it, and
+/// every sighting, finding and report carries one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Thumbprint([u8; 40]);
 
 impl Thumbprint {
     pub fn of_der(der: &[u8]) -> Thumbprint {
-        Thumbprint(upper_hex(&Sha1::digest(der)))
+        let digest = Sha1::digest(der);
+        let mut digits = [0u8; 40];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(digest.iter()) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0x0F)];
+        }
+        Thumbprint(digits)
     }
 
     /// Accepts what admins paste: any case, spaces or colons between bytes.
     pub fn parse(text: &str) -> Option<Thumbprint> {
-        let digits: String = text
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != ':')
-            .collect();
-        (digits.len() == 40 && digits.chars().all(|c| c.is_ascii_hexdigit()))
-            .then(|| Thumbprint(digits.to_ascii_uppercase()))
+        let mut digits = [0u8; 40];
+        let mut count = 0;
+        for c in text.chars().filter(|c| !c.is_whitespace() && *c != ':') {
+            if !c.is_ascii_hexdigit() || count == digits.len() {
+                return None;
+            }
+            digits[count] = c.to_ascii_uppercase() as u8;
+            count += 1;
+        }
+        (count == digits.len()).then_some(Thumbprint(digits))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Both constructors write ASCII hex digits only, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The first eight digits: enough to tell certificates apart in labels and summaries.
     pub fn short(&self) -> &str {
-        &self.0[..8]
+        &self.as_str()[..8]
     }
 }
 
 impl std::fmt::Display for Thumbprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
+
+impl std::fmt::Debug for Thumbprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Thumbprint").field(&self.as_str()).finish()
+    }
+}
+
+impl Serialize for Thumbprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
 
 #[derive(Debug, Error, PartialEq)]
 pub enum CertificateError {
@@ -200,11 +227,10 @@ fn algorithm_name(oid: &Oid<'_>) -> String {
 /// Upper-case hex without `fmt`: a large organisation has tens of thousands of thumbprints,
 /// and `{:02X}` per byte was a visible share of a 500-server check.
 fn upper_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut text = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0F)]));
+        text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(HEX_DIGITS[usize::from(byte & 0x0F)]));
     }
     text
 }
