@@ -5,6 +5,8 @@
 //! `e2k16-1.contoso.lab`, an admin writes `EXCH01=file.xml`.
 
 use std::collections::{HashMap, HashSet};
+use std::iter::Peekable;
+use std::vec;
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -26,8 +28,23 @@ pub struct ModelError {
     pub reason: String,
 }
 
-/// Certificates parsed ahead of [`ExchangeState::add_store`], by thumbprint.
-type Parsed = HashMap<Thumbprint, Result<Certificate, CertificateError>>;
+/// Certificates parsed ahead of [`ExchangeState::add_store`], in the order the stores meet
+/// them for the first time (so each is found without a lookup).
+struct Parsed(Peekable<vec::IntoIter<(Thumbprint, Result<Certificate, CertificateError>)>>);
+
+impl Parsed {
+    fn nothing() -> Parsed {
+        Parsed(Vec::new().into_iter().peekable())
+    }
+
+    /// The parse of this certificate when it is the next one parsed ahead; `None` otherwise,
+    /// and the caller parses it itself.
+    fn take(&mut self, thumbprint: &Thumbprint) -> Option<Result<Certificate, CertificateError>> {
+        self.0
+            .next_if(|(parsed, _)| parsed == thumbprint)
+            .map(|(_, result)| result)
+    }
+}
 
 /// Fewer new certificates than this are parsed on one thread: starting threads costs more.
 const PARALLEL_FROM: usize = 64;
@@ -112,10 +129,10 @@ impl ExchangeState {
         records: Vec<CertificateRecord>,
         origin: &str,
     ) -> Result<(), ModelError> {
-        self.add_parsed_store(server_name, records, origin, &mut HashMap::new())
+        self.add_parsed_store(server_name, records, origin, &mut Parsed::nothing())
     }
 
-    /// [`ExchangeState::add_store`] with the new certificates parsed beforehand (by thumbprint).
+    /// [`ExchangeState::add_store`] with the new certificates parsed beforehand.
     fn add_parsed_store(
         &mut self,
         server_name: &str,
@@ -135,7 +152,7 @@ impl ExchangeState {
                 Some(_) => None,
                 None => Some(
                     parsed
-                        .remove(&thumbprint)
+                        .take(&thumbprint)
                         .unwrap_or_else(|| {
                             Certificate::from_der_with_thumbprint(&record.der, thumbprint.clone())
                         })
@@ -265,7 +282,8 @@ impl ExchangeState {
 
     /// Parses every distinct certificate of a bundle not yet in the state, on all cores: parsing
     /// verifies the signature of each self-signed certificate, which is most of the cost of a
-    /// large organisation (500 servers hold thousands of certificates).
+    /// large organisation (500 servers hold thousands of certificates). The order is the one
+    /// in which [`ExchangeState::add_bundle`] meets each for the first time.
     fn parse_new_certificates(&self, servers: &[BundleServerRecord]) -> Parsed {
         let mut seen = HashSet::new();
         let mut work: Vec<(&Thumbprint, &[u8])> = Vec::new();
@@ -279,15 +297,14 @@ impl ExchangeState {
                 }
             }
         }
-        crate::parallel::map_in_order(&work, PARALLEL_FROM, |(thumbprint, der)| {
+        let parsed = crate::parallel::map_in_order(&work, PARALLEL_FROM, |(thumbprint, der)| {
             let thumbprint = (*thumbprint).clone();
             (
                 thumbprint.clone(),
                 Certificate::from_der_with_thumbprint(der, thumbprint),
             )
-        })
-        .into_iter()
-        .collect()
+        });
+        Parsed(parsed.into_iter().peekable())
     }
 
     /// Keeps the oldest collection time: the state is as old as its oldest part.

@@ -18,8 +18,16 @@ pub const AUTH_CERTIFICATE_CN: &str = "Microsoft Exchange Server Auth Certificat
 ///
 /// Kept inline (no heap): a large organisation looks thousands of certificates up by it, and
 /// every sighting, finding and report carries one.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Thumbprint([u8; 40]);
+
+/// The first 16 digits (64 bits of a SHA-1) tell thumbprints apart as well as all 40, and
+/// hashing fewer bytes matters where thousands are looked up. Equal thumbprints hash equal.
+impl std::hash::Hash for Thumbprint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(&self.0[..16]);
+    }
+}
 
 impl Thumbprint {
     pub fn of_der(der: &[u8]) -> Thumbprint {
@@ -127,8 +135,12 @@ impl Certificate {
                 .ok_or(CertificateError::DateOutOfRange)
         };
         let subject = x509.subject().to_string();
-        let issuer = x509.issuer().to_string();
         let names_match = x509.subject().as_raw() == x509.issuer().as_raw();
+        let issuer = if names_match {
+            subject.clone()
+        } else {
+            x509.issuer().to_string()
+        };
         let self_signed = names_match && x509.verify_signature(None).is_ok();
         let is_exchange_auth = x509
             .subject()

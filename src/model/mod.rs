@@ -50,7 +50,7 @@ impl CertificateKind {
 }
 
 /// One place a certificate was seen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sighting {
     /// The file, URL or endpoint it came from.
     pub origin: String,
@@ -63,6 +63,17 @@ pub struct Sighting {
     pub services: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub friendly_name: Option<String>,
+}
+
+/// Every field equal; the server is compared first because it tells a certificate's sightings
+/// apart soonest (the Auth Certificate is seen on every server, all from one bundle file).
+impl PartialEq for Sighting {
+    fn eq(&self, other: &Sighting) -> bool {
+        self.server == other.server
+            && self.origin == other.origin
+            && self.services == other.services
+            && self.friendly_name == other.friendly_name
+    }
 }
 
 impl Sighting {

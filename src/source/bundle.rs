@@ -54,9 +54,10 @@ pub fn read_bundle(path: &Path) -> Result<BundleRecord, SourceError> {
 pub fn parse_bundle(text: &str) -> Result<BundleRecord, String> {
     check_document_start(text)?;
     // The servers are parsed in two stages: the document with each server left as raw JSON
-    // (a fast scan), then every server on all cores. Any error is reported by the one-pass
-    // parse of the whole document, so that it names the first fault in document order, with
-    // its line and column, exactly as a one-pass parse would.
+    // (a fast scan), then every server on all cores, where it is also converted (decoding and
+    // hashing every certificate is most of the work in a large bundle). Any parse error is
+    // reported by the one-pass parse of the whole document, so that it names the first fault
+    // in document order, with its line and column, exactly as a one-pass parse would.
     let Ok(mut raw) = serde_json::from_str::<RawBundle<&RawValue>>(text) else {
         return Err(whole_document_error(text));
     };
@@ -65,8 +66,14 @@ pub fn parse_bundle(text: &str) -> Result<BundleRecord, String> {
         schema_version: raw.schema_version.take(),
     })?;
     let servers = raw.servers.take().map(|servers| {
-        crate::parallel::map_in_order(&servers, 2, |server| {
+        let numbered: Vec<(usize, &RawValue)> = servers
+            .into_iter()
+            .enumerate()
+            .map(|(index, server)| (index + 1, server))
+            .collect();
+        crate::parallel::map_in_order(&numbered, 2, |(position, server)| {
             serde_json::from_str::<RawServer>(server.get())
+                .map(|server| convert_server(*position, &server))
         })
     });
     let servers = match servers {
@@ -76,16 +83,7 @@ pub fn parse_bundle(text: &str) -> Result<BundleRecord, String> {
         Some(parsed) => Some(parsed.into_iter().flatten().collect()),
         None => None,
     };
-    convert(RawBundle {
-        schema: None,
-        schema_version: None,
-        collected_at: raw.collected_at,
-        collected_on: raw.collected_on,
-        auth_config: raw.auth_config,
-        auth_config_error: raw.auth_config_error,
-        hybrid: raw.hybrid,
-        servers,
-    })
+    convert(raw, servers)
 }
 
 /// The error of a document that did not parse: the header's fault first (a file of another
@@ -254,7 +252,11 @@ fn borrowed_text<'de: 'a, 'a, D: Deserializer<'de>>(
     Ok(Option::<Text<'a>>::deserialize(deserializer)?.map(|text| text.0))
 }
 
-fn convert(raw: RawBundle<RawServer<'_>>) -> Result<BundleRecord, String> {
+/// The bundle from its parsed header and its servers, each already converted (in order).
+fn convert(
+    raw: RawBundle<&RawValue>,
+    servers: Option<Vec<Result<BundleServerRecord, String>>>,
+) -> Result<BundleRecord, String> {
     let collected_at = match raw.collected_at.as_deref().map(str::trim) {
         None | Some("") => return Err("bundle has no collected_at".into()),
         Some(text) => parse_date(text).ok_or_else(|| {
@@ -265,19 +267,9 @@ fn convert(raw: RawBundle<RawServer<'_>>) -> Result<BundleRecord, String> {
         })?,
     };
     let auth_config = raw.auth_config.map(convert_auth_config).transpose()?;
-    let Some(raw_servers) = raw.servers else {
+    let Some(converted) = servers else {
         return Err("bundle has no servers list".into());
     };
-    // Decoding and hashing every certificate is most of the work in a large bundle: servers
-    // are converted on all cores, then checked in the bundle's order.
-    let numbered: Vec<(usize, RawServer<'_>)> = raw_servers
-        .into_iter()
-        .enumerate()
-        .map(|(index, server)| (index + 1, server))
-        .collect();
-    let converted = crate::parallel::map_in_order(&numbered, 2, |(position, raw)| {
-        convert_server(*position, raw)
-    });
     let mut seen = HashSet::new();
     let mut servers = Vec::with_capacity(converted.len());
     for server in converted {
