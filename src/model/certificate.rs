@@ -34,8 +34,7 @@ impl Thumbprint {
         let digest = Sha1::digest(der);
         let mut digits = [0u8; 40];
         for (pair, byte) in digits.chunks_exact_mut(2).zip(digest.iter()) {
-            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
-            pair[1] = HEX_DIGITS[usize::from(byte & 0x0F)];
+            pair.copy_from_slice(&hex_pair(*byte));
         }
         Thumbprint(digits)
     }
@@ -83,7 +82,14 @@ impl Serialize for Thumbprint {
     }
 }
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+/// A byte as two upper-case hex digits.
+fn hex_pair(byte: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    [
+        DIGITS[usize::from(byte >> 4)],
+        DIGITS[usize::from(byte & 0x0F)],
+    ]
+}
 
 #[derive(Debug, Error, PartialEq)]
 pub enum CertificateError {
@@ -241,8 +247,7 @@ fn algorithm_name(oid: &Oid<'_>) -> String {
 fn upper_hex(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
-        text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(HEX_DIGITS[usize::from(byte & 0x0F)]));
+        text.extend(hex_pair(*byte).map(char::from));
     }
     text
 }

@@ -69,10 +69,17 @@ pub struct Sighting {
 /// apart soonest (the Auth Certificate is seen on every server, all from one bundle file).
 impl PartialEq for Sighting {
     fn eq(&self, other: &Sighting) -> bool {
-        self.server == other.server
-            && self.origin == other.origin
-            && self.services == other.services
-            && self.friendly_name == other.friendly_name
+        // Destructured so that a new field cannot be left out of the comparison.
+        let Sighting {
+            origin,
+            server,
+            services,
+            friendly_name,
+        } = self;
+        *server == other.server
+            && *origin == other.origin
+            && *services == other.services
+            && *friendly_name == other.friendly_name
     }
 }
 
