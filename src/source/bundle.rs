@@ -49,8 +49,8 @@ pub fn read_bundle(path: &Path) -> Result<BundleRecord, SourceError> {
 ///
 /// `schema` and `schema_version` are judged before anything else, so that a file of another
 /// kind or a newer bundle gets a message about that rather than about some field it lacks. A
-/// large bundle is megabytes, so the document is parsed once; only when that fails is the
-/// header read on its own, to say which of the two is wrong.
+/// large bundle is megabytes, so a valid one is read once (a scan, then its servers); only a
+/// document that fails is read again, whole and then for its header, to say what is wrong.
 pub fn parse_bundle(text: &str) -> Result<BundleRecord, String> {
     check_document_start(text)?;
     // The servers are parsed in two stages: the document with each server left as raw JSON
@@ -73,7 +73,7 @@ pub fn parse_bundle(text: &str) -> Result<BundleRecord, String> {
             .collect();
         crate::parallel::map_in_order(&numbered, 2, |(position, server)| {
             serde_json::from_str::<RawServer>(server.get())
-                .map(|server| convert_server(*position, &server))
+                .map(|server| convert_server(*position, server))
         })
     });
     let servers = match servers {
@@ -318,7 +318,7 @@ fn convert_auth_config(raw: RawAuthConfig) -> Result<AuthConfigRecord, String> {
 }
 
 /// `position` counts from 1, for messages about servers without a name.
-fn convert_server(position: usize, raw: &RawServer<'_>) -> Result<BundleServerRecord, String> {
+fn convert_server(position: usize, raw: RawServer<'_>) -> Result<BundleServerRecord, String> {
     let name = match raw.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => name.to_string(),
         _ => return Err(format!("server {position} in the servers list has no name")),
@@ -334,20 +334,20 @@ fn convert_server(position: usize, raw: &RawServer<'_>) -> Result<BundleServerRe
         )
     })?;
     let inventory = if raw.reachable.unwrap_or(true) {
-        let Some(raw_certificates) = &raw.certificates else {
+        let Some(raw_certificates) = raw.certificates else {
             return Err(format!(
                 "server {} is reachable but has no certificates list",
                 shown(&name)
             ));
         };
         let certificates = raw_certificates
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(index, raw)| convert_certificate(&name, index + 1, raw))
             .collect::<Result<Vec<_>, _>>()?;
         InventoryRecord::Certificates(certificates)
     } else {
-        let reason = non_empty(raw.error.clone())
+        let reason = non_empty(raw.error)
             .map(|e| collapse_whitespace(&e))
             .unwrap_or_else(|| "unreachable (the bundle gives no reason)".into());
         InventoryRecord::Unreachable(reason)
@@ -355,11 +355,11 @@ fn convert_server(position: usize, raw: &RawServer<'_>) -> Result<BundleServerRe
     Ok(BundleServerRecord {
         server: ServerRecord {
             name,
-            fqdn: non_empty(raw.fqdn.clone()),
-            site: non_empty(raw.site.clone()),
-            version: non_empty(raw.version.clone()),
+            fqdn: non_empty(raw.fqdn),
+            site: non_empty(raw.site),
+            version: non_empty(raw.version),
             major_version: raw.major_version,
-            roles: raw.roles.clone(),
+            roles: raw.roles,
             is_edge: raw.is_edge.unwrap_or(false),
         },
         inventory,
@@ -371,7 +371,7 @@ fn convert_server(position: usize, raw: &RawServer<'_>) -> Result<BundleServerRe
 fn convert_certificate(
     server: &str,
     position: usize,
-    raw: &RawCertificate<'_>,
+    raw: RawCertificate<'_>,
 ) -> Result<CertificateRecord, String> {
     let which = || format!("server {} certificate {position}", shown(server));
     let stated = match raw.thumbprint.as_deref().map(str::trim) {
@@ -406,9 +406,9 @@ fn convert_certificate(
     }
     Ok(CertificateRecord {
         server: Some(server.to_string()),
-        services: raw.services.clone(),
-        friendly_name: raw.friendly_name.as_deref().map(str::to_string),
-        status: non_empty(raw.status.as_deref().map(str::to_string)),
+        services: raw.services,
+        friendly_name: raw.friendly_name.map(Cow::into_owned),
+        status: non_empty(raw.status.map(Cow::into_owned)),
         ..CertificateRecord::hashed(actual, der)
     })
 }
