@@ -59,10 +59,13 @@ where
         blocks
     });
     blocks.sort_unstable_by_key(|(block, _)| *block);
-    blocks
-        .into_iter()
-        .flat_map(|(_, results)| results)
-        .collect()
+    // Sized once: results can be large structs (certificate reports), and growing by doubling
+    // would copy them several times.
+    let mut results = Vec::with_capacity(items.len());
+    for (_, block) in blocks {
+        results.extend(block);
+    }
+    results
 }
 
 /// A piece of work on a scoped thread of its own, or already done on the calling thread when the

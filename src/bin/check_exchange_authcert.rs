@@ -14,6 +14,7 @@ fn main() {
         guard::set_output_file(path, format);
     }
     guard::install_panic_hook(format);
+    guard::report_shrunk_inputs(format);
 
     let args = match CheckArgs::try_parse_from(&argv) {
         Ok(args) => args,

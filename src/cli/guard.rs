@@ -89,6 +89,22 @@ pub fn fail(format: OutputFormat, code: FindingCode, message: &str) -> ! {
     emit(&render(&report, format, RenderOptions::default()))
 }
 
+/// Lets large input files be mapped instead of copied ([`crate::source::mapped`]). When one is
+/// truncated by another program while the check reads it, the check prints an UNKNOWN (a PRTG
+/// error document) with this reason and exits 3 instead of dying of SIGBUS. That document goes
+/// to stdout even with `--output-file`: a signal handler cannot write a file atomically.
+pub fn report_shrunk_inputs(format: OutputFormat) {
+    crate::source::mapped::report_shrunk_inputs_with(move || {
+        let report = Report::failure(
+            FindingCode::InputInvalid,
+            "an input file was truncated while it was read (rewritten in place by another program); run the check again",
+            Utc::now(),
+        );
+        let rendered = render(&report, format, RenderOptions::default());
+        (rendered.text.into_bytes(), rendered.exit_code)
+    });
+}
+
 /// A panic becomes an UNKNOWN with a one-line reason instead of a backtrace.
 pub fn install_panic_hook(format: OutputFormat) {
     std::panic::set_hook(Box::new(move |info| {

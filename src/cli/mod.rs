@@ -514,7 +514,7 @@ impl InputArgs {
         if let Some(path) = &self.pfx_password_file {
             let bytes = crate::source::read_input_file(path)
                 .map_err(|e| OptionError(format!("--pfx-password-file: {e}")))?;
-            let text = String::from_utf8(bytes).map_err(|_| {
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
                 OptionError(format!(
                     "--pfx-password-file: {}: not UTF-8 text",
                     path.display()

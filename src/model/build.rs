@@ -143,7 +143,8 @@ impl ExchangeState {
         let mut thumbprints = Vec::with_capacity(records.len());
         // A store holds a certificate once: the same one listed twice must say the same.
         let mut services_of: HashMap<Thumbprint, Option<Vec<String>>> = HashMap::new();
-        let server_shown = self.server_mut(server_name).name.clone();
+        let server_position = self.server_position_or_new(server_name);
+        let server_shown = self.servers[server_position].name.clone();
         for (position, record) in records.into_iter().enumerate() {
             let thumbprint = record.thumbprint;
             // A certificate already known (the Auth Certificate is on every server) is the same
@@ -187,12 +188,14 @@ impl ExchangeState {
                 friendly_name: record.friendly_name.filter(|name| !name.is_empty()),
             };
             match new_certificate {
-                Some(certificate) => self.add_certificate(certificate, sighting),
-                None => self.add_sighting(&thumbprint, sighting),
+                Some(certificate) => {
+                    self.add_store_certificate(certificate, server_position, sighting)
+                }
+                None => self.add_store_sighting(&thumbprint, server_position, sighting),
             }
             thumbprints.push(thumbprint);
         }
-        let server = self.server_mut(server_name);
+        let server = &mut self.servers[server_position];
         match &mut server.inventory {
             Inventory::Known { thumbprints: known } => {
                 for thumbprint in thumbprints {
@@ -255,6 +258,20 @@ impl ExchangeState {
         // Parsing is most of the work for a large organisation: it runs on all cores, the state
         // is then built in the bundle's order (so errors are as without this).
         let mut parsed = self.parse_new_certificates(&bundle.servers);
+        // Sized once: entries are large, and 500 servers add thousands.
+        let new_certificates = parsed.0.len();
+        self.certificates.reserve(new_certificates);
+        self.index.reserve(new_certificates);
+        self.store_sightings.reserve(
+            bundle
+                .servers
+                .iter()
+                .map(|server| match &server.inventory {
+                    InventoryRecord::Certificates(records) => records.len(),
+                    InventoryRecord::Unreachable(_) => 0,
+                })
+                .sum(),
+        );
         for entry in bundle.servers {
             let name = entry.server.name.clone();
             match entry.inventory {
@@ -343,7 +360,13 @@ impl ExchangeState {
 
     /// The server with this name, created (not yet collected) when unknown.
     fn server_mut(&mut self, name: &str) -> &mut Server {
-        let position = match self.server_position(name) {
+        let position = self.server_position_or_new(name);
+        &mut self.servers[position]
+    }
+
+    /// The position of [`ExchangeState::server_mut`]'s server.
+    fn server_position_or_new(&mut self, name: &str) -> usize {
+        match self.server_position(name) {
             Some(position) => position,
             None => {
                 self.servers.push(Server {
@@ -362,8 +385,7 @@ impl ExchangeState {
                 self.server_index.insert(Server::key_of(name), position);
                 position
             }
-        };
-        &mut self.servers[position]
+        }
     }
 
     /// True when the inputs describe an organisation (AuthConfig, servers or stores), not just
@@ -382,21 +404,31 @@ impl ExchangeState {
             _ => &[],
         };
         let key = server.key();
+        let server_position = self.server_position(&server.name);
         thumbprints.iter().filter_map(move |thumbprint| {
-            let entry = self.certificate(thumbprint)?;
-            // Sightings carry the server's name as it was when the store was added: usually
-            // the same text, which is cheaper to compare than the key (the Auth Certificate has
-            // a sighting per server).
-            let sighting = entry
-                .sightings
-                .iter()
-                .find(|s| s.server.as_deref() == Some(server.name.as_str()))
-                .or_else(|| {
-                    entry
-                        .sightings
-                        .iter()
-                        .find(|s| s.server.as_deref().is_some_and(|n| has_key(n, &key)))
-                });
+            let position = *self.index.get(thumbprint)?;
+            let entry = &self.certificates[position];
+            // The server's first sighting, when it carries the server's name as it is now:
+            // then no other sighting can be an earlier exact match.
+            let indexed = server_position
+                .and_then(|server| self.store_sightings.get(&(position, server)))
+                .and_then(|&sighting| entry.sightings.get(sighting))
+                .filter(|s| s.server.as_deref() == Some(server.name.as_str()));
+            // Otherwise (the server was renamed by a server list after its store was added, or
+            // the sighting was added from outside the builder) the sightings are searched:
+            // the current name first, then any name of the server.
+            let sighting = indexed.or_else(|| {
+                entry
+                    .sightings
+                    .iter()
+                    .find(|s| s.server.as_deref() == Some(server.name.as_str()))
+                    .or_else(|| {
+                        entry
+                            .sightings
+                            .iter()
+                            .find(|s| s.server.as_deref().is_some_and(|n| has_key(n, &key)))
+                    })
+            });
             Some((entry, sighting))
         })
     }

@@ -115,6 +115,11 @@ pub struct ExchangeState {
     /// looks its servers up thousands of times while the state is built.
     #[serde(skip)]
     server_index: HashMap<String, usize>,
+    /// (certificate, server) positions -> the first sighting of that certificate in that
+    /// server's store. The Auth Certificate, and a CA certificate bound on every server, has a
+    /// sighting per server: finding a server's one by scanning them made 500 servers quadratic.
+    #[serde(skip)]
+    store_sightings: HashMap<(usize, usize), usize>,
     /// `Get-HybridConfiguration` returned an object; `None` when no input says.
     pub hybrid_detected: Option<bool>,
     /// When the oldest part of the state was collected (bundle time or export file time).
@@ -249,6 +254,50 @@ impl ExchangeState {
         if !entry.sightings.contains(&sighting) {
             entry.sightings.push(sighting);
         }
+    }
+
+    /// [`ExchangeState::add_certificate`] for a certificate in the store of the server at
+    /// `server` (a position in `servers`), whose name `sighting` carries.
+    pub(crate) fn add_store_certificate(
+        &mut self,
+        certificate: Certificate,
+        server: usize,
+        sighting: Sighting,
+    ) {
+        if self.index.contains_key(&certificate.thumbprint) {
+            let thumbprint = certificate.thumbprint.clone();
+            self.add_store_sighting(&thumbprint, server, sighting);
+            return;
+        }
+        // Its first sighting, at the position the new entry takes.
+        self.store_sightings
+            .insert((self.certificates.len(), server), 0);
+        self.add_certificate(certificate, sighting);
+    }
+
+    /// [`ExchangeState::add_sighting`] for a known certificate in the store of the server at
+    /// `server`. Sightings on different servers never equal each other, so one is compared
+    /// with the others only when this server already has one (a store read twice).
+    pub(crate) fn add_store_sighting(
+        &mut self,
+        thumbprint: &Thumbprint,
+        server: usize,
+        sighting: Sighting,
+    ) {
+        let Some(&position) = self.index.get(thumbprint) else {
+            debug_assert!(false, "sighting of unknown certificate {thumbprint}");
+            return;
+        };
+        let entry = &mut self.certificates[position];
+        if self.store_sightings.contains_key(&(position, server))
+            && entry.sightings.contains(&sighting)
+        {
+            return;
+        }
+        self.store_sightings
+            .entry((position, server))
+            .or_insert(entry.sightings.len());
+        entry.sightings.push(sighting);
     }
 
     /// Adds the published metadata certificates that AuthConfig names (current, previous,

@@ -8,6 +8,7 @@ pub mod cert_file;
 pub mod clixml;
 pub mod exchange_exports;
 pub mod http;
+pub mod mapped;
 pub mod metadata;
 pub mod powershell_json;
 pub mod psvalue;
@@ -48,9 +49,29 @@ impl SourceError {
     }
 }
 
+/// An input file's bytes: read, or mapped when large ([`mapped`]).
+#[derive(Debug)]
+pub enum InputBytes {
+    Read(Vec<u8>),
+    #[cfg(unix)]
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for InputBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            InputBytes::Read(bytes) => bytes,
+            #[cfg(unix)]
+            InputBytes::Mapped(map) => map,
+        }
+    }
+}
+
 /// Reads a whole input file, refusing what cannot be a file export: directories and FIFOs
 /// (opening a FIFO would block the check until the timeout), and anything over the size cap.
-pub fn read_input_file(path: &Path) -> Result<Vec<u8>, SourceError> {
+pub fn read_input_file(path: &Path) -> Result<InputBytes, SourceError> {
     let metadata =
         std::fs::metadata(path).map_err(|e| SourceError::unreadable(path, io_reason(&e)))?;
     if metadata.is_dir() {
@@ -66,6 +87,15 @@ pub fn read_input_file(path: &Path) -> Result<Vec<u8>, SourceError> {
         return Err(too_large(path));
     }
     let file = File::open(path).map_err(|e| SourceError::unreadable(path, io_reason(&e)))?;
+    #[cfg(unix)]
+    if let Some(map) = file
+        .metadata()
+        .ok()
+        .filter(|opened| opened.is_file() && opened.len() <= MAX_INPUT_BYTES)
+        .and_then(|opened| mapped::map(&file, opened.len()))
+    {
+        return Ok(InputBytes::Mapped(map));
+    }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
     file.take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -76,7 +106,7 @@ pub fn read_input_file(path: &Path) -> Result<Vec<u8>, SourceError> {
     if bytes.is_empty() {
         return Err(SourceError::invalid(path, "file is empty"));
     }
-    Ok(bytes)
+    Ok(InputBytes::Read(bytes))
 }
 
 /// Reader errors quote the document, and a malformed one can put anything there (a CliXml
