@@ -118,20 +118,25 @@ fn unreferenced(entry: &crate::model::CertificateEntry, server: &str, policy: &P
 /// `selfsigned_min_days`: the fewest days left among the self-signed server certificates in use
 /// (expired ones bound to nothing are leftovers, not a countdown).
 pub fn metrics(state: &ExchangeState, policy: &Policy) -> Vec<Metric> {
-    let mut minimum: Option<i64> = None;
-    for server in &state.servers {
-        for (entry, sighting) in state.store_of(server) {
-            let unused_expired = entry.certificate.is_expired(policy.now)
-                && sighting
-                    .and_then(|s| s.services.as_ref())
-                    .is_some_and(Vec::is_empty);
-            if entry.kind == CertificateKind::SelfSigned && !unused_expired {
-                let days = entry.certificate.days_left(policy.now);
-                minimum = Some(minimum.map_or(days, |m| m.min(days)));
-            }
-        }
-    }
-    minimum
+    // Per server on all cores, like the findings: 500 stores are 10,000 lookups.
+    let minimum_per_server =
+        crate::parallel::map_in_order(&state.servers, PARALLEL_FROM_SERVERS, |server| {
+            state
+                .store_of(server)
+                .filter(|(entry, sighting)| {
+                    let unused_expired = entry.certificate.is_expired(policy.now)
+                        && sighting
+                            .and_then(|s| s.services.as_ref())
+                            .is_some_and(Vec::is_empty);
+                    entry.kind == CertificateKind::SelfSigned && !unused_expired
+                })
+                .map(|(entry, _)| entry.certificate.days_left(policy.now))
+                .min()
+        });
+    minimum_per_server
+        .into_iter()
+        .flatten()
+        .min()
         .map(|days| {
             Metric::summary(
                 MetricId::SelfSignedMinDays,

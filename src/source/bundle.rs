@@ -385,18 +385,20 @@ fn convert_certificate(
         })?,
     };
     let raw_data = raw.raw_data.as_deref().unwrap_or("");
-    // The collector writes one unbroken base64 line; anything else loses its white space first.
-    let compact: Cow<'_, str> = if raw_data.bytes().all(|b| b.is_ascii_graphic()) {
-        raw_data.into()
-    } else {
-        raw_data.chars().filter(|c| !c.is_whitespace()).collect()
+    // The collector writes one unbroken base64 line, decoded as it is; anything else is decoded
+    // again without its white space (by the base64 crate, whose errors say where the fault is).
+    let der = match base64_simd::STANDARD.decode_to_vec(raw_data.as_bytes()) {
+        Ok(der) if !der.is_empty() => der,
+        _ => {
+            let compact: String = raw_data.chars().filter(|c| !c.is_whitespace()).collect();
+            if compact.is_empty() {
+                return Err(format!("{}: no raw_data", which()));
+            }
+            STANDARD
+                .decode(compact.as_bytes())
+                .map_err(|e| format!("{}: raw_data is not valid base64 ({e})", which()))?
+        }
     };
-    if compact.is_empty() {
-        return Err(format!("{}: no raw_data", which()));
-    }
-    let der = STANDARD
-        .decode(compact.as_bytes())
-        .map_err(|e| format!("{}: raw_data is not valid base64 ({e})", which()))?;
     let actual = Thumbprint::of_der(&der);
     if actual != stated {
         return Err(format!(
@@ -536,6 +538,46 @@ mod tests {
         assert!(raw.status.is_none());
         let absent: RawCertificate<'_> = serde_json::from_str("{}").unwrap();
         assert!(absent.thumbprint.is_none() && absent.raw_data.is_none());
+    }
+
+    /// The SIMD decoder is the fast path only: whatever it accepts, the base64 crate (whose
+    /// errors the messages quote) must accept with the same bytes, and what it refuses is then
+    /// decoded again. Non-canonical last symbols, bad padding, white space, other alphabets.
+    #[test]
+    fn the_fast_base64_decoder_accepts_only_what_the_strict_one_does() {
+        let cases = [
+            "QQ==",
+            "QR==",
+            "QUI=",
+            "QUJ=",
+            "QQ",
+            "QQ=",
+            "Q===",
+            "",
+            " QQ==",
+            "QQ==\n",
+            "Q",
+            "QUJD",
+            "QU=D",
+            "****",
+            "QUJD\r\nQUJD",
+            "QUJD-_==",
+            "QUJD+/==",
+            "QUJD+/8=",
+            "=QUJ",
+            "QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD",
+            "QUJDQUJDQUJDQUJDQUJDQUJD=",
+        ];
+        for case in cases {
+            let strict = STANDARD.decode(case);
+            match base64_simd::STANDARD.decode_to_vec(case) {
+                Ok(fast) => assert_eq!(strict.ok(), Some(fast), "{case:?}"),
+                Err(_) => assert!(
+                    strict.is_err(),
+                    "{case:?}: only the SIMD decoder refused it"
+                ),
+            }
+        }
     }
 
     struct Fixture {
