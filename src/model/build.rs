@@ -28,17 +28,24 @@ pub struct ModelError {
     pub reason: String,
 }
 
+type ParseResult = (Thumbprint, Result<Certificate, CertificateError>);
+
 /// Certificates parsed ahead of [`ExchangeState::add_store`], in the order the stores meet
 /// them for the first time (so each is found without a lookup).
-struct Parsed(Peekable<vec::IntoIter<(Thumbprint, Result<Certificate, CertificateError>)>>);
+struct Parsed<I: Iterator<Item = ParseResult>>(Peekable<I>);
 
-impl Parsed {
-    fn nothing() -> Parsed {
+impl Parsed<vec::IntoIter<ParseResult>> {
+    fn nothing() -> Self {
         Parsed(Vec::new().into_iter().peekable())
     }
+}
 
+impl<I: Iterator<Item = ParseResult>> Parsed<I> {
     /// The parse of this certificate when it is the next one parsed ahead; `None` otherwise,
-    /// and the caller parses it itself.
+    /// and the caller parses it itself. (A bundle's new certificates are always parsed ahead:
+    /// their records no longer hold the DER. Only a panic while parsing ends the parses early,
+    /// and that panic is raised again when the parsing threads are joined, before
+    /// [`ExchangeState::add_bundle`] returns.)
     fn take(&mut self, thumbprint: &Thumbprint) -> Option<Result<Certificate, CertificateError>> {
         self.0
             .next_if(|(parsed, _)| parsed == thumbprint)
@@ -138,7 +145,7 @@ impl ExchangeState {
         server_name: &str,
         records: Vec<CertificateRecord>,
         origin: &str,
-        parsed: &mut Parsed,
+        parsed: &mut Parsed<impl Iterator<Item = ParseResult>>,
     ) -> Result<(), ModelError> {
         let mut thumbprints = Vec::with_capacity(records.len());
         // A store holds a certificate once: the same one listed twice must say the same.
@@ -245,7 +252,7 @@ impl ExchangeState {
     }
 
     /// Adds everything the collector's bundle carries.
-    pub fn add_bundle(&mut self, bundle: BundleRecord, origin: &str) -> Result<(), ModelError> {
+    pub fn add_bundle(&mut self, mut bundle: BundleRecord, origin: &str) -> Result<(), ModelError> {
         match (bundle.auth_config, bundle.auth_config_error) {
             (Some(config), _) => self.set_auth_config(config, origin)?,
             (None, Some(error)) => self.set_auth_config_error(error, origin)?,
@@ -255,13 +262,14 @@ impl ExchangeState {
         }
         let listed: Vec<ServerRecord> = bundle.servers.iter().map(|s| s.server.clone()).collect();
         self.add_server_list(listed);
-        // Parsing is most of the work for a large organisation: it runs on all cores, the state
-        // is then built in the bundle's order (so errors are as without this).
-        let mut parsed = self.parse_new_certificates(&bundle.servers);
+        // Parsing (a signature verification for each self-signed certificate) is most of the
+        // work for a large organisation: it runs on all cores, while this thread builds the
+        // state from the certificates parsed so far, in the bundle's order (so errors are as
+        // without this).
+        let work = self.take_new_certificates(&mut bundle.servers);
         // Sized once: entries are large, and 500 servers add thousands.
-        let new_certificates = parsed.0.len();
-        self.certificates.reserve(new_certificates);
-        self.index.reserve(new_certificates);
+        self.certificates.reserve(work.len());
+        self.index.reserve(work.len());
         self.store_sightings.reserve(
             bundle
                 .servers
@@ -272,24 +280,34 @@ impl ExchangeState {
                 })
                 .sum(),
         );
-        for entry in bundle.servers {
-            let name = entry.server.name.clone();
-            match entry.inventory {
-                InventoryRecord::Certificates(records) => {
-                    self.add_parsed_store(&name, records, origin, &mut parsed)?
-                }
-                InventoryRecord::Unreachable(reason) => {
-                    let server = self.server_mut(&name);
-                    if !matches!(server.inventory, Inventory::Known { .. }) {
-                        server.inventory = Inventory::Unreachable { reason };
+        let parse = |(thumbprint, der): &(Thumbprint, Vec<u8>)| {
+            (
+                thumbprint.clone(),
+                Certificate::from_der_with_thumbprint(der, thumbprint.clone()),
+            )
+        };
+        crate::parallel::stream_in_order(&work, PARALLEL_FROM, parse, |parsed| {
+            let mut parsed = Parsed(parsed.peekable());
+            for entry in bundle.servers {
+                let name = entry.server.name.clone();
+                match entry.inventory {
+                    InventoryRecord::Certificates(records) => {
+                        self.add_parsed_store(&name, records, origin, &mut parsed)?
+                    }
+                    InventoryRecord::Unreachable(reason) => {
+                        let server = self.server_mut(&name);
+                        if !matches!(server.inventory, Inventory::Known { .. }) {
+                            server.inventory = Inventory::Unreachable { reason };
+                        }
                     }
                 }
+                if entry.internal_transport_certificate.is_some() {
+                    self.server_mut(&name).internal_transport_certificate =
+                        entry.internal_transport_certificate;
+                }
             }
-            if entry.internal_transport_certificate.is_some() {
-                self.server_mut(&name).internal_transport_certificate =
-                    entry.internal_transport_certificate;
-            }
-        }
+            Ok::<(), ModelError>(())
+        })?;
         if let Some(detected) = bundle.hybrid_detected {
             self.hybrid_detected = Some(self.hybrid_detected.unwrap_or(false) || detected);
         }
@@ -297,31 +315,27 @@ impl ExchangeState {
         Ok(())
     }
 
-    /// Parses every distinct certificate of a bundle not yet in the state, on all cores: parsing
-    /// verifies the signature of each self-signed certificate, which is most of the cost of a
-    /// large organisation (500 servers hold thousands of certificates). The order is the one
-    /// in which [`ExchangeState::add_bundle`] meets each for the first time.
-    fn parse_new_certificates(&self, servers: &[BundleServerRecord]) -> Parsed {
+    /// The distinct certificates of a bundle not yet in the state, with their DER, in the
+    /// order in which [`ExchangeState::add_bundle`] meets each for the first time: the order in
+    /// which it takes their parses. The DER moves out of its record (which is then only
+    /// bookkeeping), so that the records can be consumed while the certificates are parsed.
+    fn take_new_certificates(
+        &self,
+        servers: &mut [BundleServerRecord],
+    ) -> Vec<(Thumbprint, Vec<u8>)> {
         let mut seen = HashSet::new();
-        let mut work: Vec<(&Thumbprint, &[u8])> = Vec::new();
+        let mut work = Vec::new();
         for server in servers {
-            if let InventoryRecord::Certificates(records) = &server.inventory {
+            if let InventoryRecord::Certificates(records) = &mut server.inventory {
                 for record in records {
                     let thumbprint = &record.thumbprint;
-                    if self.certificate(thumbprint).is_none() && seen.insert(thumbprint) {
-                        work.push((thumbprint, &record.der));
+                    if self.certificate(thumbprint).is_none() && seen.insert(thumbprint.clone()) {
+                        work.push((thumbprint.clone(), std::mem::take(&mut record.der)));
                     }
                 }
             }
         }
-        let parsed = crate::parallel::map_in_order(&work, PARALLEL_FROM, |(thumbprint, der)| {
-            let thumbprint = (*thumbprint).clone();
-            (
-                thumbprint.clone(),
-                Certificate::from_der_with_thumbprint(der, thumbprint),
-            )
-        });
-        Parsed(parsed.into_iter().peekable())
+        work
     }
 
     /// Keeps the oldest collection time: the state is as old as its oldest part.
@@ -628,6 +642,88 @@ mod tests {
             )),
             "{err}"
         );
+    }
+
+    /// The state is built while the certificates are still being parsed: the first fault in
+    /// the bundle's order is reported, whether it is a certificate that does not parse or a
+    /// store that lists one twice with different services, and wherever the parsing stands.
+    #[test]
+    fn a_streamed_bundle_reports_its_first_fault_in_order() {
+        const PER_SERVER: usize = 40;
+        let servers = ["EXCH01", "EXCH02", "EXCH03"];
+        let ders: Vec<Vec<u8>> = (0..servers.len() * PER_SERVER)
+            .map(|i| der(&format!("host{i}")))
+            .collect();
+        let bundle_with = |fault: &dyn Fn(usize, &mut Vec<CertificateRecord>)| {
+            let servers = servers
+                .iter()
+                .enumerate()
+                .map(|(s, name)| {
+                    let mut records: Vec<CertificateRecord> = ders
+                        [s * PER_SERVER..(s + 1) * PER_SERVER]
+                        .iter()
+                        .map(|d| record(d.clone(), Some(name)))
+                        .collect();
+                    fault(s, &mut records);
+                    BundleServerRecord {
+                        server: server_record(name, &["Mailbox"]),
+                        inventory: InventoryRecord::Certificates(records),
+                        internal_transport_certificate: None,
+                    }
+                })
+                .collect();
+            BundleRecord {
+                schema_version: 1,
+                collected_at: Utc::now(),
+                collected_on: None,
+                auth_config: None,
+                auth_config_error: None,
+                servers,
+                hybrid_detected: None,
+            }
+        };
+        let truncate = |records: &mut Vec<CertificateRecord>, at: usize| {
+            let mut short = records[at].der.clone();
+            short.truncate(50);
+            records[at] = record(short, records[at].server.as_deref());
+        };
+        let listed_twice = |records: &mut Vec<CertificateRecord>, at: usize| {
+            let mut twice = records[0].clone();
+            twice.services = Some(vec!["IIS".into()]);
+            records.insert(at, twice);
+        };
+        let error_of = |bundle| ExchangeState::default().add_bundle(bundle, "b.json");
+
+        let conflict_first = bundle_with(&|server, records| match server {
+            1 => listed_twice(records, 30),
+            2 => truncate(records, 5),
+            _ => {}
+        });
+        let err = error_of(conflict_first).unwrap_err();
+        assert!(err.reason.contains("listed twice for EXCH02"), "{err}");
+
+        let parse_first = bundle_with(&|server, records| match server {
+            1 => truncate(records, 30),
+            2 => listed_twice(records, 5),
+            _ => {}
+        });
+        let err = error_of(parse_first).unwrap_err();
+        assert!(
+            err.reason
+                .starts_with("certificate 31 (EXCH02): not a DER X.509 certificate"),
+            "{err}"
+        );
+
+        let sound = bundle_with(&|_, _| {});
+        let mut state = ExchangeState::default();
+        state.add_bundle(sound, "b.json").unwrap();
+        assert_eq!(state.certificates.len(), servers.len() * PER_SERVER);
+        for (position, entry) in state.certificates.iter().enumerate() {
+            assert_eq!(
+                entry.certificate.thumbprint,
+                Thumbprint::of_der(&ders[position])
+            );
+        }
     }
 
     #[test]
