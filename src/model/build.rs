@@ -644,6 +644,70 @@ mod tests {
         );
     }
 
+    /// A server's sighting of each certificate in its store: its own (not another server's),
+    /// the one under its current name after a server list renamed it, and one per origin when
+    /// the same store is read twice (a second identical reading adds nothing).
+    #[test]
+    fn each_server_finds_its_own_sighting() {
+        let shared = der("wildcard.contoso.lab");
+        let own = der("EXCH01");
+        let mut state = ExchangeState::default();
+        let mut iis = record(shared.clone(), Some("exch01.contoso.lab"));
+        iis.services = Some(vec!["IIS".into()]);
+        state
+            .add_store("exch01.contoso.lab", vec![iis, record(own.clone(), None)], "a.xml")
+            .unwrap();
+        state
+            .add_store("EXCH02", vec![record(shared.clone(), None)], "a.xml")
+            .unwrap();
+        // The same store again from the same file: nothing new.
+        state
+            .add_store("EXCH02", vec![record(shared.clone(), None)], "a.xml")
+            .unwrap();
+        let services = |state: &ExchangeState, server: &str| {
+            let server = state.server(server).unwrap();
+            state
+                .store_of(server)
+                .map(|(entry, sighting)| {
+                    let sighting = sighting.unwrap();
+                    assert_eq!(sighting.server.as_deref(), Some(server.name.as_str()));
+                    (entry.certificate.thumbprint.clone(), sighting.services.clone())
+                })
+                .collect::<Vec<_>>()
+        };
+        let smtp = Some(vec!["SMTP".to_string()]);
+        assert_eq!(
+            services(&state, "EXCH01"),
+            [
+                (Thumbprint::of_der(&shared), Some(vec!["IIS".to_string()])),
+                (Thumbprint::of_der(&own), smtp.clone()),
+            ]
+        );
+        assert_eq!(services(&state, "EXCH02"), [(Thumbprint::of_der(&shared), smtp.clone())]);
+        assert_eq!(state.certificates[0].sightings.len(), 2);
+
+        // Get-ExchangeServer names it EXCH01; an export read afterwards says SMTP only. Its
+        // sighting (under the current name) is the one the store shows.
+        state.add_server_list(vec![server_record("EXCH01", &["Mailbox"])]);
+        state
+            .add_store("EXCH01", vec![record(shared.clone(), None)], "b.xml")
+            .unwrap();
+        assert_eq!(state.certificates[0].sightings.len(), 3);
+        let renamed = state.server("EXCH01").unwrap();
+        let origins: Vec<(String, Option<Vec<String>>)> = state
+            .store_of(renamed)
+            .map(|(_, sighting)| {
+                let sighting = sighting.unwrap();
+                (sighting.origin.clone(), sighting.services.clone())
+            })
+            .collect();
+        // The certificate read only before the rename is still found, under the old name.
+        assert_eq!(
+            origins,
+            [("b.xml".to_string(), smtp.clone()), ("a.xml".to_string(), smtp)]
+        );
+    }
+
     /// The state is built while the certificates are still being parsed: the first fault in
     /// the bundle's order is reported, whether it is a certificate that does not parse or a
     /// store that lists one twice with different services, and wherever the parsing stands.
