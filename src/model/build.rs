@@ -655,7 +655,11 @@ mod tests {
         let mut iis = record(shared.clone(), Some("exch01.contoso.lab"));
         iis.services = Some(vec!["IIS".into()]);
         state
-            .add_store("exch01.contoso.lab", vec![iis, record(own.clone(), None)], "a.xml")
+            .add_store(
+                "exch01.contoso.lab",
+                vec![iis, record(own.clone(), None)],
+                "a.xml",
+            )
             .unwrap();
         state
             .add_store("EXCH02", vec![record(shared.clone(), None)], "a.xml")
@@ -671,7 +675,10 @@ mod tests {
                 .map(|(entry, sighting)| {
                     let sighting = sighting.unwrap();
                     assert_eq!(sighting.server.as_deref(), Some(server.name.as_str()));
-                    (entry.certificate.thumbprint.clone(), sighting.services.clone())
+                    (
+                        entry.certificate.thumbprint.clone(),
+                        sighting.services.clone(),
+                    )
                 })
                 .collect::<Vec<_>>()
         };
@@ -683,7 +690,10 @@ mod tests {
                 (Thumbprint::of_der(&own), smtp.clone()),
             ]
         );
-        assert_eq!(services(&state, "EXCH02"), [(Thumbprint::of_der(&shared), smtp.clone())]);
+        assert_eq!(
+            services(&state, "EXCH02"),
+            [(Thumbprint::of_der(&shared), smtp.clone())]
+        );
         assert_eq!(state.certificates[0].sightings.len(), 2);
 
         // Get-ExchangeServer names it EXCH01; an export read afterwards says SMTP only. Its
@@ -704,7 +714,10 @@ mod tests {
         // The certificate read only before the rename is still found, under the old name.
         assert_eq!(
             origins,
-            [("b.xml".to_string(), smtp.clone()), ("a.xml".to_string(), smtp)]
+            [
+                ("b.xml".to_string(), smtp.clone()),
+                ("a.xml".to_string(), smtp)
+            ]
         );
     }
 

@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use thiserror::Error;
+use x509_parser::certificate::X509CertificateParser;
 use x509_parser::der_parser::oid::Oid;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::nom::Parser;
+use x509_parser::prelude::X509Certificate;
 use x509_parser::public_key::PublicKey;
 
 /// The subject CN Exchange setup and `New-ExchangeCertificate` give the Auth Certificate.
@@ -131,7 +133,11 @@ impl Certificate {
         thumbprint: Thumbprint,
     ) -> Result<Certificate, CertificateError> {
         debug_assert_eq!(thumbprint, Thumbprint::of_der(der));
-        let (rest, x509) = X509Certificate::from_der(der)
+        // Extensions are read as a structure only: nothing here uses their contents, whose
+        // parse errors x509-parser never makes fatal anyway, so what is accepted is the same.
+        let (rest, x509) = X509CertificateParser::new()
+            .with_deep_parse_extensions(false)
+            .parse(der)
             .map_err(|e| CertificateError::Malformed(e.to_string()))?;
         if !rest.is_empty() {
             return Err(CertificateError::TrailingBytes(rest.len()));
