@@ -92,7 +92,8 @@ pub fn fail(format: OutputFormat, code: FindingCode, message: &str) -> ! {
 /// Lets large input files be mapped instead of copied ([`crate::source::mapped`]). When one is
 /// truncated by another program while the check reads it, the check prints an UNKNOWN (a PRTG
 /// error document) with this reason and exits 3 instead of dying of SIGBUS. That document goes
-/// to stdout even with `--output-file`: a signal handler cannot write a file atomically.
+/// to stdout even with `--output-file`: the handler keeps to one `write(2)` and `_exit(2)`, and
+/// the agent still sees exit code 3.
 pub fn report_shrunk_inputs(format: OutputFormat) {
     crate::source::mapped::report_shrunk_inputs_with(move || {
         let report = Report::failure(
