@@ -87,12 +87,15 @@ pub fn read_input_file(path: &Path) -> Result<InputBytes, SourceError> {
         return Err(too_large(path));
     }
     let file = File::open(path).map_err(|e| SourceError::unreadable(path, io_reason(&e)))?;
+    // Large files are mapped, at the size of the file opened (it may have changed since the
+    // path was looked at); small ones are read without asking again.
     #[cfg(unix)]
-    if let Some(map) = file
-        .metadata()
-        .ok()
-        .filter(|opened| opened.is_file() && opened.len() <= MAX_INPUT_BYTES)
-        .and_then(|opened| mapped::map(&file, opened.len()))
+    if metadata.len() >= mapped::MAP_FROM_BYTES
+        && let Some(map) = file
+            .metadata()
+            .ok()
+            .filter(|opened| opened.is_file() && opened.len() <= MAX_INPUT_BYTES)
+            .and_then(|opened| mapped::map(&file, opened.len()))
     {
         return Ok(InputBytes::Mapped(map));
     }
