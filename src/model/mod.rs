@@ -9,6 +9,7 @@ pub mod certificate;
 pub mod organisation;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use serde::Serialize;
 
@@ -234,13 +235,19 @@ impl ExchangeState {
             self.add_sighting(&certificate.thumbprint, sighting);
             return;
         }
-        self.index
-            .insert(certificate.thumbprint.clone(), self.certificates.len());
+        self.push_certificate(certificate, sighting);
+    }
+
+    /// Appends a certificate the caller has found unknown; returns its position.
+    fn push_certificate(&mut self, certificate: Certificate, sighting: Sighting) -> usize {
+        let position = self.certificates.len();
+        self.index.insert(certificate.thumbprint.clone(), position);
         self.certificates.push(CertificateEntry {
             kind: CertificateKind::of(&certificate),
             certificate,
             sightings: vec![sighting],
         });
+        position
     }
 
     /// Notes one more place a known certificate was seen (an unknown thumbprint is ignored: the
@@ -269,10 +276,8 @@ impl ExchangeState {
             self.add_store_sighting(&thumbprint, server, sighting);
             return;
         }
-        // Its first sighting, at the position the new entry takes.
-        self.store_sightings
-            .insert((self.certificates.len(), server), 0);
-        self.add_certificate(certificate, sighting);
+        let position = self.push_certificate(certificate, sighting);
+        self.store_sightings.insert((position, server), 0);
     }
 
     /// [`ExchangeState::add_sighting`] for a known certificate in the store of the server at
@@ -289,14 +294,13 @@ impl ExchangeState {
             return;
         };
         let entry = &mut self.certificates[position];
-        if self.store_sightings.contains_key(&(position, server))
-            && entry.sightings.contains(&sighting)
-        {
-            return;
+        match self.store_sightings.entry((position, server)) {
+            Entry::Occupied(_) if entry.sightings.contains(&sighting) => return,
+            Entry::Occupied(_) => {}
+            Entry::Vacant(first) => {
+                first.insert(entry.sightings.len());
+            }
         }
-        self.store_sightings
-            .entry((position, server))
-            .or_insert(entry.sightings.len());
         entry.sightings.push(sighting);
     }
 
