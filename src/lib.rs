@@ -16,6 +16,7 @@ pub mod model;
 pub mod parallel;
 pub mod render;
 pub mod renew;
+pub mod sole_document;
 pub mod source;
 
 /// Helpers the unit tests of several layers share.

@@ -105,3 +105,37 @@ fn the_output_file_gets_the_document() {
         "{written}"
     );
 }
+
+#[test]
+fn a_prtg_output_file_gets_the_error_document_and_exit_code_0() {
+    let dir = Workdir::new();
+    let file = dir.join("prtg.xml");
+    let output = slow_check(&["-o", "prtg-xml", "--output-file", file.to_str().unwrap()]);
+    output.assert_code(0);
+    assert!(output.stdout.is_empty(), "{}", output.context());
+    let written = std::fs::read_to_string(&file).expect("the output file");
+    assert!(written.contains("<error>1</error>"), "{written}");
+    assert!(written.contains(REASON), "{written}");
+    // Only the document itself is left: the temp file was renamed over it.
+    let names: Vec<_> = std::fs::read_dir(dir.join("."))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["prtg.xml"], "{names:?}");
+}
+
+#[test]
+fn an_output_file_that_cannot_be_written_leaves_the_reason_on_stdout() {
+    let dir = Workdir::new();
+    let file = dir.join("no-such-directory/check.txt");
+    let output = slow_check(&["--output-file", file.to_str().unwrap()]);
+    output.assert_code(3);
+    let first = output.first_line();
+    assert!(
+        first.starts_with("EXCHANGE AUTHCERT UNKNOWN - cannot write --output-file")
+            && first.contains("does not exist")
+            && first.contains(REASON),
+        "{}",
+        output.context()
+    );
+}

@@ -1,8 +1,9 @@
 //! The Windows build under Wine: both binaries are cross-built for `x86_64-pc-windows-gnu`
 //! (rustup target + Debian's `gcc-mingw-w64-x86-64`), and the cases that matter on Windows (PRTG
-//! outputs, UTF-16LE inputs, `Z:\…` paths with backslashes, exit codes) are run under `wine64`
-//! and compared with the Linux binary's results for the same arguments: same exit code, same
-//! stdout once CRLF and the spelling of paths are normalised.
+//! outputs, UTF-16LE inputs, `Z:\…` paths with backslashes, exit codes, the `-t` watchdog, which is
+//! a thread on Windows) are run under `wine64` and compared with the Linux binary's results for
+//! the same arguments: same exit code, same stdout once CRLF and the spelling of paths are
+//! normalised.
 //!
 //! Wine 8 (Debian 12) lacks `bcryptprimitives.dll`, whose `ProcessPrng` Rust's std imports; a
 //! test-only stand-in is built from `tests/wine/bcryptprimitives.c` next to the .exe in the
@@ -408,6 +409,52 @@ fn windows_exe_under_wine_matches_the_linux_binary() {
             sample("bundle-contoso.json"),
         )],
         code: 0,
+    });
+    // The -t watchdog, which on Windows is a thread (SIGALRM on Linux): 200 self-signed
+    // certificates take the debug builds far longer than 1 ms.
+    let slow_bundle = {
+        let now = common::anchor();
+        let mut org = common::exchange::Organisation::new(now);
+        for server in 0..20 {
+            let store = (0..10)
+                .map(|i| {
+                    let cert = common::self_signed(
+                        &format!("host{i}.exch{server:02}.contoso.lab"),
+                        now - common::days(30),
+                        now + common::days(365),
+                    );
+                    common::exchange::StoreCert::new(&cert, &["IIS"])
+                })
+                .collect();
+            org = org.mailbox(&format!("EXCH{server:02}"), store);
+        }
+        let workdir = common::Workdir::new();
+        let path = org.write_bundle(&workdir, "slow.json", common::exchange::TextEncoding::Utf8);
+        let copy = dir.join("slow.json");
+        std::fs::copy(&path, &copy).expect("copying the slow bundle");
+        copy.display().to_string()
+    };
+    let linux = args(&["--now", NOW, "--bundle", &slow_bundle, "-t", "0.001"]);
+    let expected = run(&linux_check, &linux, &[]);
+    assert!(
+        expected
+            .stdout
+            .starts_with("EXCHANGE AUTHCERT UNKNOWN - check did not finish within 0.001 seconds"),
+        "the Linux binary did not time out on the slow bundle: {expected:?}"
+    );
+    cases.push(Case {
+        name: "-t watchdog",
+        linux,
+        windows: args(&[
+            "--now",
+            NOW,
+            "--bundle",
+            &wine_path(Path::new(&slow_bundle)),
+            "-t",
+            "0.001",
+        ]),
+        paths: vec![],
+        code: 3,
     });
     cases.push(Case {
         name: "bad option",

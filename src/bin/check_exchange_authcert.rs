@@ -3,7 +3,9 @@
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use exchange_authcert::cli::{CheckArgs, guard, output_file_in, output_format_in, parse_timeout};
+use exchange_authcert::cli::{
+    CheckArgs, guard, output_file_in, output_format_in, parse_timeout, watchdog,
+};
 use exchange_authcert::judge::{FindingCode, judge};
 use exchange_authcert::render::{RenderOptions, render};
 
@@ -45,7 +47,7 @@ fn main() {
         |message: String| -> ! { guard::fail(args.output, FindingCode::InputInvalid, &message) };
 
     let timeout = parse_timeout(&args.timeout).unwrap_or_else(|e| fail(e.to_string()));
-    guard::start_watchdog(args.output, timeout);
+    watchdog::start(args.output, timeout);
 
     let now = args
         .thresholds

@@ -3,16 +3,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::OnceLock;
 
 use chrono::Utc;
 
 use crate::judge::{FindingCode, Report};
 use crate::render::{OutputFormat, RenderOptions, Rendered, render};
-
-/// Whoever prints first (the run, the watchdog or the panic hook) prints alone and exits.
-static OUTPUT: Mutex<()> = Mutex::new(());
+use crate::sole_document;
 
 /// `--output-file`: where the document goes instead of stdout, and the format a failure to
 /// write it is reported in. Set once, before anything can be emitted.
@@ -25,23 +22,29 @@ pub fn set_output_file(path: PathBuf, format: OutputFormat) {
     let _ = OUTPUT_FILE.set((path, format));
 }
 
+/// The `--output-file` and the format its failures are reported in, once set.
+pub fn output_file() -> Option<&'static (PathBuf, OutputFormat)> {
+    OUTPUT_FILE.get()
+}
+
 /// Prints `rendered` (or writes it to the `--output-file`) and exits with its code. Never
-/// returns.
+/// returns; when another document is already on its way out (the watchdog's, or a panic's),
+/// waits for that one to end the process.
 pub fn emit(rendered: &Rendered) -> ! {
-    let _guard = OUTPUT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !sole_document::claim() {
+        loop {
+            std::thread::park();
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     if let Some((path, format)) = OUTPUT_FILE.get() {
         match write_atomically(path, rendered.text.as_bytes()) {
             Ok(()) => std::process::exit(rendered.exit_code),
             Err(reason) => {
-                let message = format!("cannot write --output-file {}: {reason}", path.display());
-                let report = Report::failure(FindingCode::InputInvalid, message, Utc::now());
-                let failure = render(&report, *format, RenderOptions::default());
+                let failure = output_file_failure(path, *format, &reason);
                 let _ = stdout.write_all(failure.text.as_bytes());
                 let _ = stdout.flush();
-                std::process::exit(3)
+                std::process::exit(failure.exit_code)
             }
         }
     }
@@ -55,21 +58,7 @@ pub fn emit(rendered: &Rendered) -> ! {
 /// starts with a dot and ends in `.tmp`, so `*.prom` globs skip it. On Windows `rename` replaces
 /// an existing file too (MoveFileEx with MOVEFILE_REPLACE_EXISTING).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| "not a file name".to_string())?;
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !directory.is_dir() {
-        return Err(format!("directory {} does not exist", directory.display()));
-    }
-    let temp = directory.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let temp = temp_file_beside(path)?;
     let result = (|| -> std::io::Result<()> {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(bytes)?;
@@ -81,6 +70,36 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
         let _ = std::fs::remove_file(&temp);
         error.to_string()
     })
+}
+
+/// The temp file [`write_atomically`] writes before renaming it over `path`.
+pub fn temp_file_beside(path: &Path) -> Result<PathBuf, String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| "not a file name".to_string())?;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !directory.is_dir() {
+        return Err(format!("directory {} does not exist", directory.display()));
+    }
+    Ok(directory.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
+/// What goes to stdout when the `--output-file` cannot be written: UNKNOWN, exit code 3.
+pub fn output_file_failure(path: &Path, format: OutputFormat, reason: &str) -> Rendered {
+    let message = format!("cannot write --output-file {}: {reason}", path.display());
+    let report = Report::failure(FindingCode::InputInvalid, message, Utc::now());
+    let rendered = render(&report, format, RenderOptions::default());
+    Rendered {
+        exit_code: 3,
+        ..rendered
+    }
 }
 
 /// Prints a failure report (UNKNOWN / PRTG error document) and exits.
@@ -125,25 +144,4 @@ pub fn install_panic_hook(format: OutputFormat) {
             &format!("internal error: {reason}{place} (please report this)"),
         )
     }));
-}
-
-/// Ends the process with UNKNOWN when the run takes longer than `timeout`.
-///
-/// When the system refuses the thread (a monitoring agent's account limited to a few processes),
-/// the check runs without it rather than failing: its network inputs keep their own deadlines.
-pub fn start_watchdog(format: OutputFormat, timeout: Duration) {
-    let _no_watchdog_when_refused =
-        std::thread::Builder::new()
-            .name("watchdog".into())
-            .spawn(move || {
-                std::thread::sleep(timeout);
-                fail(
-                    format,
-                    FindingCode::CheckTimeout,
-                    &format!(
-                        "check did not finish within {} seconds (-t/--timeout)",
-                        timeout.as_secs_f64()
-                    ),
-                )
-            });
 }

@@ -2,6 +2,7 @@
 //! options -> sources -> [`ExchangeState`] and options -> [`Policy`].
 
 pub mod guard;
+pub mod watchdog;
 
 use std::path::{Path, PathBuf};
 

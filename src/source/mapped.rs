@@ -52,11 +52,11 @@ pub fn map(file: &std::fs::File, len: u64) -> Option<memmap2::Mmap> {
 #[cfg(unix)]
 mod sigbus {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::sole_document;
 
     static REPORT: OnceLock<super::ShrunkReport> = OnceLock::new();
     static ARMED: OnceLock<bool> = OnceLock::new();
-    static REPORTING: AtomicBool = AtomicBool::new(false);
 
     /// Prepares the report and installs the handler, once; false when mapping is not allowed.
     pub fn arm() -> bool {
@@ -77,8 +77,9 @@ mod sigbus {
     }
 
     extern "C" fn on_sigbus(_signal: libc::c_int) {
-        // Both threads can fault on the same lost page: one reports, the other waits for the end.
-        if REPORTING.swap(true, Ordering::SeqCst) {
+        // Another thread (faulting on the same lost page, or the watchdog) is already writing
+        // its document: wait for it to end the process. Returning would fault again.
+        if !sole_document::claim() {
             loop {
                 // SAFETY: async-signal-safe.
                 unsafe { libc::pause() };
@@ -88,21 +89,7 @@ mod sigbus {
             Some((text, code)) => (text.as_slice(), *code),
             None => (&[][..], 3),
         };
-        let mut written = 0;
-        while written < text.len() {
-            // SAFETY: write(2) is async-signal-safe; the bytes are a static's.
-            let n = unsafe {
-                libc::write(
-                    libc::STDOUT_FILENO,
-                    text[written..].as_ptr().cast(),
-                    text.len() - written,
-                )
-            };
-            if n <= 0 {
-                break;
-            }
-            written += n as usize;
-        }
+        sole_document::write_all_to_fd(libc::STDOUT_FILENO, text);
         // SAFETY: async-signal-safe; nothing else may run after a lost page was touched.
         unsafe { libc::_exit(code) }
     }
