@@ -169,8 +169,7 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 
 /// `x5t` as Exchange computes it: base64url of the SHA-1 of the DER, no padding.
 pub fn x5t_of(der: &[u8]) -> String {
-    use sha1::{Digest, Sha1};
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha1::digest(der))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::model::certificate::sha1(der))
 }
 
 /// The member named `name`, in any case.
