@@ -14,6 +14,7 @@
 #   RUNS=30            measured runs per command       WARMUP=3   warm-up runs per command
 #   RSS_RUNS=5         /usr/bin/time runs per command (the median peak RSS is reported)
 #   RATIO_ROUNDS=10    interleaved rounds for the start-up ratios (see below)
+#   RATIO_RUNS=100     runs per command in each of those rounds
 #   SERVERS="1 10 100 500"   bundle sizes              CERTS=20   certificates per server
 #   KEY_TYPE=rsa       certificate keys of the bundles: rsa (RSA 2048, as Exchange) or ecdsa
 #   BENCH_BIN=path     benchmark this binary instead of building target/release
@@ -128,11 +129,12 @@ hyperfine -N -i --warmup "$WARMUP" --runs "$RUNS" --export-json "$JSON" --style 
     "${HF_ARGS[@]}" || die "hyperfine failed"
 
 RATIO_ROUNDS="${RATIO_ROUNDS:-10}"
-echo "== start-up ratios: $RATIO_ROUNDS interleaved rounds of /bin/true, PEM, fixture pair (20 runs each)"
+RATIO_RUNS="${RATIO_RUNS:-100}"
+echo "== start-up ratios: $RATIO_ROUNDS interleaved rounds of /bin/true, PEM, fixture pair ($RATIO_RUNS runs each)"
 RATIOS="$WORK/ratios.txt"
 : >"$RATIOS"
 for _ in $(seq "$RATIO_ROUNDS"); do
-    hyperfine -N -i --warmup 5 --runs 20 --export-json "$WORK/round.json" --style none \
+    hyperfine -N -i --warmup 5 --runs "$RATIO_RUNS" --export-json "$WORK/round.json" --style none \
         "$TRUE_BIN" "$BIN --now $NOW --cert $PEM" \
         "$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES" >/dev/null ||
         die "hyperfine (ratio round) failed"
