@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha1::{Digest, Sha1};
 use thiserror::Error;
 use x509_parser::certificate::X509CertificateParser;
 use x509_parser::der_parser::oid::Oid;
@@ -30,17 +31,11 @@ impl std::hash::Hash for Thumbprint {
     }
 }
 
-/// SHA-1 by ring, which the signature checks load anyway: the `sha1` crate probed the CPU again
-/// (each CPUID costs microseconds in a virtual machine, where these checks mostly run).
-pub fn sha1(bytes: &[u8]) -> ring::digest::Digest {
-    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, bytes)
-}
-
 impl Thumbprint {
     pub fn of_der(der: &[u8]) -> Thumbprint {
-        let digest = sha1(der);
+        let digest = Sha1::digest(der);
         let mut digits = [0u8; 40];
-        for (pair, byte) in digits.chunks_exact_mut(2).zip(digest.as_ref()) {
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(digest.iter()) {
             pair.copy_from_slice(&hex_pair(*byte));
         }
         Thumbprint(digits)

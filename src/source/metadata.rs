@@ -169,7 +169,8 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 
 /// `x5t` as Exchange computes it: base64url of the SHA-1 of the DER, no padding.
 pub fn x5t_of(der: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::model::certificate::sha1(der))
+    use sha1::{Digest, Sha1};
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha1::digest(der))
 }
 
 /// The member named `name`, in any case.
