@@ -133,14 +133,22 @@ RATIO_RUNS="${RATIO_RUNS:-100}"
 echo "== start-up ratios: $RATIO_ROUNDS interleaved rounds of /bin/true, PEM, fixture pair ($RATIO_RUNS runs each)"
 RATIOS="$WORK/ratios.txt"
 : >"$RATIOS"
-for _ in $(seq "$RATIO_ROUNDS"); do
+# Every second round runs the commands in reverse order, so that neither the baseline nor the
+# checks always run first after the previous round (the baseline's median moved most).
+for round in $(seq "$RATIO_ROUNDS"); do
+    commands=("$TRUE_BIN" "$BIN --now $NOW --cert $PEM"
+        "$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES")
+    if ((round % 2 == 0)); then
+        commands=("${commands[2]}" "${commands[1]}" "${commands[0]}")
+    fi
     hyperfine -N -i --warmup 5 --runs "$RATIO_RUNS" --export-json "$WORK/round.json" --style none \
-        "$TRUE_BIN" "$BIN --now $NOW --cert $PEM" \
-        "$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES" >/dev/null ||
-        die "hyperfine (ratio round) failed"
+        "${commands[@]}" >/dev/null || die "hyperfine (ratio round) failed"
     python3 -c 'import json, sys
-r = [x["median"] for x in json.load(open(sys.argv[1]))["results"]]
-print(r[1] / r[0], r[2] / r[0])' "$WORK/round.json" >>"$RATIOS"
+median = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+true, pem, pair = (median[c] for c in sys.argv[2:5])
+print(pem / true, pair / true)' "$WORK/round.json" \
+        "$TRUE_BIN" "$BIN --now $NOW --cert $PEM" \
+        "$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES" >>"$RATIOS"
 done
 
 echo "== peak RSS: /usr/bin/time -f %M, median of $RSS_RUNS runs per command"

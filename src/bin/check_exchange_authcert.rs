@@ -1,4 +1,8 @@
 //! `check_exchange_authcert`: options -> inputs -> state -> judgement -> one output document.
+//!
+//! On Linux the check starts at the C entry point, without Rust's runtime set-up
+//! (`cli::entry` says why and what it does instead).
+#![cfg_attr(target_os = "linux", no_main)]
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -9,8 +13,24 @@ use exchange_authcert::cli::{
 use exchange_authcert::judge::{FindingCode, judge};
 use exchange_authcert::render::{RenderOptions, render};
 
+#[cfg(target_os = "linux")]
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    exchange_authcert::cli::entry::prepare_process();
+    // SAFETY: the C runtime passes argc and argv as they are.
+    check(unsafe { exchange_authcert::cli::entry::arguments(argc, argv) })
+}
+
+#[cfg(not(target_os = "linux"))]
 fn main() {
-    let argv: Vec<String> = std::env::args().collect();
+    check(
+        std::env::args_os()
+            .map(|argument| argument.to_string_lossy().into_owned())
+            .collect(),
+    )
+}
+
+fn check(argv: Vec<String>) -> ! {
     let format = output_format_in(&argv);
     if let Some(path) = output_file_in(&argv) {
         guard::set_output_file(path, format);

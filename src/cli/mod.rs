@@ -1,6 +1,8 @@
 //! Command-line options shared by the binaries, and the glue from options to the flow:
 //! options -> sources -> [`ExchangeState`] and options -> [`Policy`].
 
+#[cfg(target_os = "linux")]
+pub mod entry;
 pub mod guard;
 pub mod watchdog;
 
