@@ -2,7 +2,7 @@
 //!
 //! On Linux the check starts at the C entry point, without Rust's runtime set-up
 //! (`cli::entry` says why and what it does instead).
-#![cfg_attr(target_os = "linux", no_main)]
+#![cfg_attr(all(target_os = "linux", not(test)), no_main)]
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -13,7 +13,9 @@ use exchange_authcert::cli::{
 use exchange_authcert::judge::{FindingCode, judge};
 use exchange_authcert::render::{RenderOptions, render};
 
-#[cfg(target_os = "linux")]
+// Not in the test build of this file: there libtest's `main` runs (and this one would run the
+// check with the harness's arguments).
+#[cfg(all(target_os = "linux", not(test)))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     exchange_authcert::cli::entry::prepare_process();
@@ -21,7 +23,7 @@ extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) 
     check(unsafe { exchange_authcert::cli::entry::arguments(argc, argv) })
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(not(target_os = "linux"), test))]
 fn main() {
     check(
         std::env::args_os()
