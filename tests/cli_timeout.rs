@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::exchange::{Organisation, StoreCert, TextEncoding};
-use common::{Output, Run, Workdir, anchor, days, rfc3339, self_signed};
+use common::exchange::{Organisation, TextEncoding};
+use common::{Output, Run, Workdir, anchor, rfc3339};
 
 const REASON: &str = "check did not finish within 0.001 seconds (-t/--timeout)";
 const QUICK: Duration = Duration::from_secs(30);
@@ -23,21 +23,7 @@ const QUICK: Duration = Duration::from_secs(30);
 fn slow_bundle() -> &'static (Workdir, PathBuf) {
     static BUNDLE: OnceLock<(Workdir, PathBuf)> = OnceLock::new();
     BUNDLE.get_or_init(|| {
-        let now = anchor();
-        let mut org = Organisation::new(now);
-        for server in 0..200 {
-            let store = (0..10)
-                .map(|i| {
-                    let cert = self_signed(
-                        &format!("host{i}.exch{server:03}.contoso.lab"),
-                        now - days(30),
-                        now + days(365),
-                    );
-                    StoreCert::new(&cert, &["IIS"])
-                })
-                .collect();
-            org = org.mailbox(&format!("EXCH{server:03}"), store);
-        }
+        let org = Organisation::new(anchor()).self_signed_stores(200, 10);
         let dir = Workdir::new();
         let path = org.write_bundle(&dir, "slow.json", TextEncoding::Utf8);
         (dir, path)

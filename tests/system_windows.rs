@@ -413,21 +413,7 @@ fn windows_exe_under_wine_matches_the_linux_binary() {
     // The -t watchdog, which on Windows is a thread (SIGALRM on Linux): 200 self-signed
     // certificates take the debug builds far longer than 1 ms.
     let slow_bundle = {
-        let now = common::anchor();
-        let mut org = common::exchange::Organisation::new(now);
-        for server in 0..20 {
-            let store = (0..10)
-                .map(|i| {
-                    let cert = common::self_signed(
-                        &format!("host{i}.exch{server:02}.contoso.lab"),
-                        now - common::days(30),
-                        now + common::days(365),
-                    );
-                    common::exchange::StoreCert::new(&cert, &["IIS"])
-                })
-                .collect();
-            org = org.mailbox(&format!("EXCH{server:02}"), store);
-        }
+        let org = common::exchange::Organisation::new(common::anchor()).self_signed_stores(20, 10);
         let workdir = common::Workdir::new();
         let path = org.write_bundle(&workdir, "slow.json", common::exchange::TextEncoding::Utf8);
         let copy = dir.join("slow.json");

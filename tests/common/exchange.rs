@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
-use super::{AUTH_CN, TestCert, Workdir, rfc3339};
+use super::{AUTH_CN, TestCert, Workdir, days, rfc3339, self_signed};
 
 /// `Get-AuthConfig`'s `ServiceName` in every on-premises organisation.
 pub const SERVICE_NAME: &str = "00000002-0000-0ff1-ce00-000000000000";
@@ -1194,6 +1194,27 @@ impl Organisation {
     /// A Mailbox server whose store holds `certs`.
     pub fn mailbox(self, name: &str, certs: Vec<StoreCert>) -> Organisation {
         self.server(ServerInfo::mailbox(name), Store::Certificates(certs))
+    }
+
+    /// `servers` Mailbox servers (EXCH000, EXCH001, ...), each with `per_server` self-signed IIS
+    /// certificates of its own: every one costs a signature verification, so such a bundle is
+    /// slow to check on purpose (the `-t` watchdog tests).
+    pub fn self_signed_stores(mut self, servers: usize, per_server: usize) -> Organisation {
+        let now = self.collected_at;
+        for server in 0..servers {
+            let store = (0..per_server)
+                .map(|i| {
+                    let cert = self_signed(
+                        &format!("host{i}.exch{server:03}.contoso.lab"),
+                        now - days(30),
+                        now + days(365),
+                    );
+                    StoreCert::new(&cert, &["IIS"])
+                })
+                .collect();
+            self = self.mailbox(&format!("EXCH{server:03}"), store);
+        }
+        self
     }
 
     pub fn server(mut self, info: ServerInfo, store: Store) -> Organisation {
