@@ -3,11 +3,11 @@
 //! Rust's standard library asks for `-lgcc_s` on `*-linux-gnu` unless the whole program is linked
 //! statically (`+crt-static`), and offers no switch for the unwinder alone (rust-lang/rust#29527).
 //! Loading that one library (opening and mapping it, binding its symbols, its constructor probing
-//! the CPU, each probe a trap into the hypervisor on a virtual machine) was 0.28 ms of the 1.7 ms a
-//! check on one PEM file took (BENCHMARKS.md, fifth round), and the check is spawned every few
-//! minutes for every server. So a linker script named `libgcc_s.so`, found before the system's,
-//! stands for GCC's static unwinder and support library: what `gcc -static-libgcc` links. The
-//! binaries then need `libc.so.6` alone. Windows and static builds already link them so.
+//! the CPU, each probe a trap into the hypervisor on a virtual machine) was 0.11-0.28 ms of the
+//! 1.4-1.7 ms a check on one PEM file took (BENCHMARKS.md, fifth round), and the check is spawned
+//! every few minutes for every server. So a linker script named `libgcc_s.so`, found before the
+//! system's, stands for GCC's static unwinder and support library: what `gcc -static-libgcc`
+//! links. The binaries then need `libc.so.6` alone. Windows and static builds already link them so.
 
 use std::env;
 use std::path::PathBuf;
