@@ -135,9 +135,10 @@ RATIOS="$WORK/ratios.txt"
 : >"$RATIOS"
 # Every second round runs the commands in reverse order, so that neither the baseline nor the
 # checks always run first after the previous round (the baseline's median moved most).
+RATIO_COMMANDS=("$TRUE_BIN" "$BIN --now $NOW --cert $PEM"
+    "$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES")
 for round in $(seq "$RATIO_ROUNDS"); do
-    commands=("$TRUE_BIN" "$BIN --now $NOW --cert $PEM"
-        "$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES")
+    commands=("${RATIO_COMMANDS[@]}")
     if ((round % 2 == 0)); then
         commands=("${commands[2]}" "${commands[1]}" "${commands[0]}")
     fi
@@ -146,9 +147,7 @@ for round in $(seq "$RATIO_ROUNDS"); do
     python3 -c 'import json, sys
 median = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 true, pem, pair = (median[c] for c in sys.argv[2:5])
-print(pem / true, pair / true)' "$WORK/round.json" \
-        "$TRUE_BIN" "$BIN --now $NOW --cert $PEM" \
-        "$BIN --authconfig $AUTHCONFIG --certificates $CERTIFICATES" >>"$RATIOS"
+print(pem / true, pair / true)' "$WORK/round.json" "${RATIO_COMMANDS[@]}" >>"$RATIOS"
 done
 
 echo "== peak RSS: /usr/bin/time -f %M, median of $RSS_RUNS runs per command"

@@ -412,14 +412,12 @@ fn windows_exe_under_wine_matches_the_linux_binary() {
     });
     // The -t watchdog, which on Windows is a thread (SIGALRM on Linux): 200 self-signed
     // certificates take the debug builds far longer than 1 ms.
-    let slow_bundle = {
-        let org = common::exchange::Organisation::new(common::anchor()).self_signed_stores(20, 10);
-        let workdir = common::Workdir::new();
-        let path = org.write_bundle(&workdir, "slow.json", common::exchange::TextEncoding::Utf8);
-        let copy = dir.join("slow.json");
-        std::fs::copy(&path, &copy).expect("copying the slow bundle");
-        copy.display().to_string()
-    };
+    let slow_dir = common::Workdir::new();
+    let slow_bundle = common::exchange::Organisation::new(common::anchor())
+        .self_signed_stores(20, 10)
+        .write_bundle(&slow_dir, "slow.json", common::exchange::TextEncoding::Utf8)
+        .display()
+        .to_string();
     let linux = args(&["--now", NOW, "--bundle", &slow_bundle, "-t", "0.001"]);
     let expected = run(&linux_check, &linux, &[]);
     assert!(
