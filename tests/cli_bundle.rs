@@ -205,6 +205,10 @@ fn sample_bundle_on_its_day_is_ok_with_the_rotation_on_track() {
     );
     assert_eq!(nagios.perf("auth_current_days").int(), current_days);
     assert_eq!(nagios.perf("days_left").int(), current_days);
+    // Below -w 60 while the rotation is on track: the verdict is OK, so no threshold says
+    // otherwise (Icinga colours perfdata by them).
+    assert_eq!(nagios.perf("days_left").warn, "");
+    assert_eq!(nagios.perf("auth_current_days").warn, "");
     assert_eq!(nagios.perf("auth_next_days").int(), next_days);
     assert_eq!(nagios.perf("servers_missing_auth_cert").int(), 0);
     assert_eq!(
@@ -220,11 +224,12 @@ fn sample_bundle_on_its_day_is_ok_with_the_rotation_on_track() {
         sample.certificates.len() as i64
     );
     let info = format!(
-        "INFO: current Auth Certificate {} expires in {current_days} days ({}); rotation on track: next {} takes over {}",
+        "INFO: current Auth Certificate {} expires in {current_days} days ({}); rotation on track: next {} takes over {} [thumbprint {}]",
         &sample.current[..8],
         minutes_utc(current_not_after),
         &sample.next[..8],
-        minutes_utc(sample.effective)
+        minutes_utc(sample.effective),
+        sample.current
     );
     assert_eq!(nagios.long, vec![info], "{}", output.context());
 

@@ -274,8 +274,10 @@ fn prtg_xml_structure_on_the_samples() {
     let primary = channel("Days left");
     assert_eq!(primary.child_text("value"), Some("1506"));
     assert_eq!(primary.child_text("customunit"), Some("days"));
-    assert_eq!(primary.child_text("limitminwarning"), Some("60"));
-    assert_eq!(primary.child_text("limitminerror"), Some("30"));
+    // Days left can sit below -w while the verdict is OK (a rotation on track), and PRTG keeps
+    // the limits it first saw: the Status channel alerts, days left only counts.
+    assert_eq!(primary.child("limitmode"), None);
+    assert_eq!(primary.child("limitminwarning"), None);
     let status = channel("Status");
     assert_eq!(status.child_text("value"), Some("2"));
     assert_eq!(
@@ -354,9 +356,8 @@ fn prtg_json_structure_on_the_samples() {
     let first = &document["prtg"]["result"][0];
     assert_eq!(first["value"], 1506);
     assert_eq!(first["customunit"], "days");
-    assert_eq!(first["limitmode"], 1);
-    assert_eq!(first["limitminwarning"].as_f64(), Some(60.0));
-    assert_eq!(first["limitminerror"].as_f64(), Some(30.0));
+    assert_eq!(first.get("limitmode"), None);
+    assert_eq!(first.get("limitminwarning"), None);
 }
 
 #[test]
@@ -929,8 +930,14 @@ fn primary_channel_without_an_auth_certificate_uses_the_selfsigned_thresholds() 
     let root = output.xml();
     let first = root.child("result").unwrap();
     assert_eq!(first.child_text("value"), Some("20"));
-    assert_eq!(first.child_text("limitminwarning"), Some("30"));
-    assert_eq!(first.child_text("limitminerror"), Some("14"));
+    assert_eq!(first.child("limitminwarning"), None);
+    let nagios = Run::new()
+        .certs([dir.write_pem("t.pem", &cert)])
+        .now(anchor())
+        .output()
+        .nagios();
+    assert_eq!(nagios.perf("days_left").warn, "30:");
+    assert_eq!(nagios.perf("days_left").crit, "14:");
     assert!(root.child_text("text").unwrap().starts_with("WARNING - "));
     // The Auth Certificate's subject is not in this message.
     assert!(!root.child_text("text").unwrap().contains(AUTH_CN));

@@ -123,8 +123,9 @@ fn auth_exactly_60_days_is_ok_inclusive_edge() {
     assert_eq!(
         nagios.long,
         vec![format!(
-            "OK: Auth Certificate {} (CN={AUTH_CN}) expires in 60 days (2030-08-14 12:00 UTC)",
-            cert.short()
+            "OK: Auth Certificate {} (CN={AUTH_CN}) expires in 60 days (2030-08-14 12:00 UTC) [thumbprint {}]",
+            cert.short(),
+            cert.thumbprint()
         )]
     );
 }
@@ -143,7 +144,13 @@ fn auth_59_days_is_warning() {
         cert.short()
     );
     assert_eq!(nagios.summary, message);
-    assert_eq!(nagios.long, vec![format!("WARNING: {message}")]);
+    assert_eq!(
+        nagios.long,
+        vec![format!(
+            "WARNING: {message} [thumbprint {}]",
+            cert.thumbprint()
+        )]
+    );
 }
 
 #[test]
@@ -242,7 +249,13 @@ fn auth_not_yet_valid_is_warning() {
         minutes_utc(not_before)
     );
     assert_eq!(nagios.summary, message);
-    assert_eq!(nagios.long, vec![format!("WARNING: {message}")]);
+    assert_eq!(
+        nagios.long,
+        vec![format!(
+            "WARNING: {message} [thumbprint {}]",
+            cert.thumbprint()
+        )]
+    );
     assert_eq!(nagios.perf("days_left").int(), 5 * 365 + 1);
 
     let json = check_one(&cert, &["-o", "json"]);
@@ -507,18 +520,21 @@ fn decimal_ranges_compare_whole_days_left() {
 }
 
 #[test]
-fn decimal_range_reaches_prtg_limits() {
+fn decimal_range_reaches_perfdata_not_prtg_limits() {
     let cert = auth_expiring(anchor() + days(61));
+    let nagios = check_one(&cert, &["-w", "60.5:", "-c", "30.5:"]).nagios();
+    assert_eq!(nagios.perf("days_left").warn, "60.5:");
+    assert_eq!(nagios.perf("days_left").crit, "30.5:");
+    // PRTG keeps a channel's first limits, and days left may sit below -w while all is well:
+    // the Status channel carries the verdict instead.
     let output = check_one(&cert, &["-w", "60.5:", "-c", "30.5:", "-o", "prtg-xml"]);
     output.assert_code(0);
     let xml = output.xml();
     let first = xml.child("result").expect("a result");
     assert_eq!(first.child_text("channel"), Some("Days left"));
     assert_eq!(first.child_text("value"), Some("61"));
-    assert_eq!(first.child_text("limitmode"), Some("1"));
-    assert_eq!(first.child_text("limitminwarning"), Some("60.5"));
-    assert_eq!(first.child_text("limitminerror"), Some("30.5"));
-    assert!(first.child("limitmaxwarning").is_none());
+    assert!(first.child("limitmode").is_none());
+    assert!(first.child("limitminwarning").is_none());
 }
 
 #[test]

@@ -5,26 +5,20 @@
 //! stores come from exports or the bundle, and a server whose store is unknown (unreachable,
 //! not collected) is never counted as "missing" — it gets its own finding in `stores`.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
+use super::outcome::Outcome;
 use super::{
     Finding, FindingCode, Metric, MetricId, Policy, Severity, Thresholds, expiry_phrase,
     thresholds::Breach,
 };
-use crate::model::{CertificateEntry, ExchangeState, Inventory, Thumbprint};
+use crate::model::{AuthConfig, CertificateEntry, ExchangeState, Inventory, Thumbprint};
 
 /// A hybrid reminder stays a WARNING this long after the current certificate was created.
 pub const HCW_RECENT_DAYS: i64 = 30;
 
 /// The AuthAdmin servicelet publishes a due next certificate at service start and every 12 h.
 pub const SERVICELET_INTERVAL_HOURS: i64 = 12;
-
-pub struct AuthOutcome {
-    pub findings: Vec<Finding>,
-    pub metrics: Vec<Metric>,
-    /// The first line when all is well.
-    pub ok_summary: Option<String>,
-}
 
 /// The required servers whose store is known not to hold `thumbprint`.
 pub fn servers_lacking(state: &ExchangeState, thumbprint: &Thumbprint) -> Vec<String> {
@@ -57,350 +51,418 @@ pub fn meac_days(entry: Option<&CertificateEntry>, policy: &Policy) -> i64 {
     }
 }
 
-pub fn judge(state: &ExchangeState, policy: &Policy) -> AuthOutcome {
-    let mut findings = Vec::new();
-    let mut metrics = Vec::new();
-    let mut missing_current = 0;
-    let now = policy.now;
-    let date =
-        |instant: chrono::DateTime<chrono::Utc>| instant.format("%Y-%m-%d %H:%M UTC").to_string();
-    let stores_known = state
-        .servers
-        .iter()
-        .any(|s| matches!(s.inventory, Inventory::Known { .. }));
+/// The facts every Auth rule reads: a usable AuthConfig and what the stores say of it.
+struct Context<'a> {
+    state: &'a ExchangeState,
+    policy: &'a Policy,
+    config: &'a AuthConfig,
+    current: &'a Thumbprint,
+    current_entry: Option<&'a CertificateEntry>,
+    /// MEAC's days left of the current certificate (-1 when expired or not found).
+    current_days: i64,
+    next_entry: Option<&'a CertificateEntry>,
+    /// At least one server's store was read.
+    stores_known: bool,
+}
 
-    let config = match &state.auth_config {
-        None => {
-            findings.push(Finding::new(
-                Severity::Critical,
-                FindingCode::AuthConfigMissing,
-                "no AuthConfig in the inputs (give --authconfig or a --bundle): which certificate signs is unknown",
-            ));
-            None
-        }
-        Some(config) => match (&config.error, &config.current) {
-            (Some(error), _) => {
-                findings.push(Finding::new(
-                    Severity::Critical,
-                    FindingCode::AuthConfigMissing,
-                    format!("AuthConfig could not be read: {error}"),
-                ));
-                None
-            }
-            (None, None) => {
-                findings.push(Finding::new(
-                    Severity::Critical,
-                    FindingCode::AuthConfigMissing,
-                    "AuthConfig has no current certificate thumbprint",
-                ));
-                None
-            }
-            (None, Some(current)) => Some((config, current)),
-        },
+impl Context<'_> {
+    fn next(&self) -> Option<&Thumbprint> {
+        self.config.next.as_ref()
+    }
+}
+
+fn date(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The Auth rules in MEAC's order of concern: AuthConfig, current, next, previous, hybrid;
+/// then the metrics they measure.
+pub fn judge(state: &ExchangeState, policy: &Policy) -> Outcome {
+    let config = match usable_config(state) {
+        Ok(config) => config,
+        Err(finding) => return config_missing(finding, policy),
     };
-    let Some((config, current)) = config else {
-        metrics.push(Metric::summary(
-            MetricId::DaysLeft,
-            -1,
-            Some(policy.auth.clone()),
-        ));
-        metrics.push(Metric::summary(
-            MetricId::AuthCurrentDays,
-            -1,
-            Some(policy.auth.clone()),
-        ));
-        return AuthOutcome {
-            findings,
-            metrics,
-            ok_summary: None,
-        };
-    };
+    let current = config.current.as_ref().expect("usable_config checks it");
     let current_entry = state.certificate(current);
-    let rotation = rotation_on_track(state, policy);
+    let next_entry = config.next.as_ref().and_then(|t| state.certificate(t));
+    let context = Context {
+        state,
+        policy,
+        config,
+        current,
+        current_entry,
+        current_days: meac_days(current_entry, policy),
+        next_entry,
+        stores_known: state
+            .servers
+            .iter()
+            .any(|s| matches!(s.inventory, Inventory::Known { .. })),
+    };
+    let mut outcome = current_rule(&context)
+        .merged(next_not_staged_rule(&context))
+        .merged(next_rule(&context))
+        .merged(previous_rule(&context))
+        .merged(hybrid_rule(&context));
+    outcome.metrics = metrics(&context);
+    outcome.ok_summary = ok_summary(&context);
+    outcome
+}
 
-    // The current certificate.
-    match current_entry {
-        None if !stores_known => findings.push(
-            Finding::new(
-                Severity::Unknown,
-                FindingCode::AuthCurrentNotFound,
-                format!(
-                    "current Auth Certificate {} cannot be checked: no certificate export or bundle store was given",
-                    current.short()
-                ),
-            )
-            .about(current),
-        ),
-        None => findings.push(
+/// AuthConfig with a current thumbprint, or the finding that says why there is none.
+fn usable_config(state: &ExchangeState) -> Result<&AuthConfig, Finding> {
+    let missing =
+        |text: String| Finding::new(Severity::Critical, FindingCode::AuthConfigMissing, text);
+    match &state.auth_config {
+        None => Err(missing(
+            "no AuthConfig in the inputs (give --authconfig or a --bundle): which certificate signs is unknown".into(),
+        )),
+        Some(config) => match (&config.error, &config.current) {
+            (Some(error), _) => Err(missing(format!("AuthConfig could not be read: {error}"))),
+            (None, None) => Err(missing(
+                "AuthConfig has no current certificate thumbprint".into(),
+            )),
+            (None, Some(_)) => Ok(config),
+        },
+    }
+}
+
+fn config_missing(finding: Finding, policy: &Policy) -> Outcome {
+    let mut outcome = Outcome::of_finding(finding);
+    outcome.metrics = vec![
+        Metric::summary(MetricId::DaysLeft, -1, Some(policy.auth.clone())),
+        Metric::summary(MetricId::AuthCurrentDays, -1, Some(policy.auth.clone())),
+    ];
+    outcome
+}
+
+/// The current certificate: in a store at all, expired, expiring (unless a rotation takes
+/// over in time), and on every server that must hold it.
+fn current_rule(c: &Context) -> Outcome {
+    let current = c.current;
+    let Some(entry) = c.current_entry else {
+        return Outcome::of_finding(current_not_found(c));
+    };
+    let now = c.policy.now;
+    let certificate = &entry.certificate;
+    let mut outcome = Outcome::default();
+    if certificate.is_expired(now) {
+        outcome.push(
             Finding::new(
                 Severity::Critical,
-                FindingCode::AuthCurrentNotFound,
+                FindingCode::AuthCurrentExpired,
                 format!(
-                    "current Auth Certificate {current} (AuthConfig) is in no server's certificate store"
+                    "current Auth Certificate {} {} ({})",
+                    current.short(),
+                    expiry_phrase(certificate, now),
+                    date(certificate.not_after)
                 ),
             )
             .about(current),
-        ),
-        Some(entry) => {
-            let certificate = &entry.certificate;
-            let days = certificate.days_left(now);
-            if certificate.is_expired(now) {
-                findings.push(
-                    Finding::new(
-                        Severity::Critical,
-                        FindingCode::AuthCurrentExpired,
-                        format!(
-                            "current Auth Certificate {} {} ({})",
-                            current.short(),
-                            expiry_phrase(certificate, now),
-                            date(certificate.not_after)
-                        ),
-                    )
-                    .about(current),
-                );
-            } else if let Some(severity) = breach(&policy.auth, days) {
-                // A rotation that will complete in time is the cure, not a problem.
-                let (severity, on_track) = match &rotation {
-                    Some(takeover) => (Severity::Info, format!("; rotation on track: {takeover}")),
-                    None => (severity, String::new()),
-                };
-                findings.push(
-                    Finding::new(
-                        severity,
-                        FindingCode::AuthCurrentExpiring,
-                        format!(
-                            "current Auth Certificate {} {} ({}){on_track}",
-                            current.short(),
-                            expiry_phrase(certificate, now),
-                            date(certificate.not_after)
-                        ),
-                    )
-                    .about(current),
-                );
-            }
-            let lacking = servers_lacking(state, current);
-            missing_current = lacking.len();
-            if !lacking.is_empty() {
-                findings.push(
-                    Finding::new(
-                        Severity::Critical,
-                        FindingCode::AuthCurrentMissingOnServers,
-                        format!(
-                            "current Auth Certificate {} is missing on {} of {} servers: {}",
-                            current.short(),
-                            lacking.len(),
-                            servers_checked(state),
-                            lacking.join(", ")
-                        ),
-                    )
-                    .about(current),
-                );
-            }
-        }
-    }
-    let current_days = meac_days(current_entry, policy);
-
-    // The next certificate.
-    let next = config.next.as_ref();
-    let next_entry = next.and_then(|t| state.certificate(t));
-    let next_valid = next_entry.is_some_and(|e| !e.certificate.is_expired(now));
-    if current_days <= policy.rotation_window_days && !next_valid {
-        let why = match (next, next_entry) {
-            (None, _) => "no next certificate is staged".to_string(),
-            (Some(t), None) => format!("the staged next certificate {} is in no store", t.short()),
-            (Some(t), Some(_)) => format!("the staged next certificate {} has expired", t.short()),
+        );
+    } else if let Some(severity) = breach(&c.policy.auth, certificate.days_left(now)) {
+        // A rotation that will complete in time is the cure, not a problem.
+        let (severity, on_track) = match rotation_on_track(c.state, c.policy) {
+            Some(takeover) => (Severity::Info, format!("; rotation on track: {takeover}")),
+            None => (severity, String::new()),
         };
-        let when = match current_entry {
-            Some(_) if current_days >= 0 => format!("expires in {current_days} days"),
-            Some(_) => "has expired".to_string(),
-            None => "is missing".to_string(),
-        };
-        findings.push(Finding::new(
-            Severity::Warning,
-            FindingCode::AuthNextNotStaged,
-            format!(
-                "current Auth Certificate {when} and {why} (rotation window {} days)",
-                policy.rotation_window_days
-            ),
-        ));
-    }
-    if let Some(next) = next {
-        if let Some(entry) = next_entry {
-            let certificate = &entry.certificate;
-            let days = certificate.days_left(now);
-            if certificate.is_expired(now) || days <= policy.next_min_days {
-                let state_text = expiry_phrase(certificate, now);
-                findings.push(
-                    Finding::new(
-                        Severity::Warning,
-                        FindingCode::AuthNextExpiring,
-                        format!(
-                            "next Auth Certificate {} {state_text} ({}): stage a newer one",
-                            next.short(),
-                            date(certificate.not_after)
-                        ),
-                    )
-                    .about(next),
-                );
-            }
-            let lacking = servers_lacking(state, next);
-            if !lacking.is_empty() {
-                findings.push(
-                    Finding::new(
-                        Severity::Warning,
-                        FindingCode::AuthNextMissingOnServers,
-                        format!(
-                            "next Auth Certificate {} is missing on {} of {} servers: {}",
-                            next.short(),
-                            lacking.len(),
-                            servers_checked(state),
-                            lacking.join(", ")
-                        ),
-                    )
-                    .about(next),
-                );
-            }
-        } else if stores_known {
-            findings.push(
-                Finding::new(
-                    Severity::Warning,
-                    FindingCode::AuthNextMissingOnServers,
-                    format!("next Auth Certificate {next} (AuthConfig) is in no server's certificate store"),
-                )
-                .about(next),
-            );
-        }
-        if let Some(effective) = config.next_effective {
-            if let Some(current_entry) = current_entry
-                && effective > current_entry.certificate.not_after
-            {
-                findings.push(
-                    Finding::new(
-                        Severity::Critical,
-                        FindingCode::AuthNextEffectiveAfterCurrentExpiry,
-                        format!(
-                            "next Auth Certificate {} becomes effective {}, after the current one expires {}: nothing valid signs in between",
-                            next.short(),
-                            date(effective),
-                            date(current_entry.certificate.not_after)
-                        ),
-                    )
-                    .about(next),
-                );
-            }
-            if now - effective > policy.publish_grace {
-                let hours = (now - effective).num_hours();
-                findings.push(
-                    Finding::new(
-                        Severity::Warning,
-                        FindingCode::AuthNextOverdue,
-                        format!(
-                            "next Auth Certificate {} was due {} ({hours} h ago) and is still not current: the AuthAdmin servicelet (MSExchangeServiceHost) is not publishing it",
-                            next.short(),
-                            date(effective)
-                        ),
-                    )
-                    .about(next),
-                );
-            }
-        }
-    }
-    let next_days = next.map(|_| meac_days(next_entry, policy));
-
-    // The previous certificate.
-    if let Some(previous) = &config.previous {
-        let finding = match state.certificate(previous) {
-            Some(entry) if entry.certificate.is_expired(now) => Finding::new(
-                Severity::Info,
-                FindingCode::AuthPreviousExpired,
+        outcome.push(
+            Finding::new(
+                severity,
+                FindingCode::AuthCurrentExpiring,
                 format!(
-                    "previous Auth Certificate {} expired {}: clear it (Set-AuthConfig -ClearPreviousCertificate)",
-                    previous.short(),
-                    date(entry.certificate.not_after)
+                    "current Auth Certificate {} {} ({}){on_track}",
+                    current.short(),
+                    expiry_phrase(certificate, now),
+                    date(certificate.not_after)
                 ),
-            ),
-            Some(entry) => Finding::new(
-                Severity::Info,
-                FindingCode::AuthPreviousLingering,
-                format!(
-                    "previous Auth Certificate {} is still set ({} days left)",
-                    previous.short(),
-                    entry.certificate.days_left(now)
-                ),
-            ),
-            None => Finding::new(
-                Severity::Info,
-                FindingCode::AuthPreviousLingering,
-                format!(
-                    "previous Auth Certificate {} is still set but in no store",
-                    previous.short()
-                ),
-            ),
-        };
-        findings.push(finding.about(previous));
-    }
-
-    // Hybrid: Exchange Online trusts the published certificate; it must learn of a new one.
-    if state.hybrid_detected == Some(true) {
-        let changed_recently = current_entry
-            .is_some_and(|e| now - e.certificate.not_before <= Duration::days(HCW_RECENT_DAYS));
-        let pending = next.is_some();
-        let (severity, text) = if pending || changed_recently {
-            (
-                Severity::Warning,
-                "hybrid configuration detected and the Auth Certificate changed recently or a rotation is pending: rerun the Hybrid Configuration Wizard once the new certificate is current",
             )
-        } else {
-            (Severity::Info, "hybrid configuration detected")
-        };
-        findings.push(Finding::new(severity, FindingCode::HybridDetected, text));
+            .about(current),
+        );
     }
+    let lacking = servers_lacking(c.state, current);
+    if !lacking.is_empty() {
+        outcome.push(
+            Finding::new(
+                Severity::Critical,
+                FindingCode::AuthCurrentMissingOnServers,
+                format!(
+                    "current Auth Certificate {} is missing on {} of {} servers: {}",
+                    current.short(),
+                    lacking.len(),
+                    servers_checked(c.state),
+                    lacking.join(", ")
+                ),
+            )
+            .about(current),
+        );
+    }
+    outcome
+}
 
-    metrics.push(Metric::summary(
-        MetricId::DaysLeft,
-        current_days,
-        Some(policy.auth.clone()),
-    ));
-    metrics.push(Metric::summary(
-        MetricId::AuthCurrentDays,
-        current_days,
-        Some(policy.auth.clone()),
-    ));
-    if let Some(days) = next_days {
-        let warning = format!("{}:", policy.next_min_days + 1);
+fn current_not_found(c: &Context) -> Finding {
+    let current = c.current;
+    let finding = if c.stores_known {
+        Finding::new(
+            Severity::Critical,
+            FindingCode::AuthCurrentNotFound,
+            format!(
+                "current Auth Certificate {current} (AuthConfig) is in no server's certificate store"
+            ),
+        )
+    } else {
+        Finding::new(
+            Severity::Unknown,
+            FindingCode::AuthCurrentNotFound,
+            format!(
+                "current Auth Certificate {} cannot be checked: no certificate export or bundle store was given",
+                current.short()
+            ),
+        )
+    };
+    finding.about(current)
+}
+
+/// MEAC stages a new certificate once the current one is inside the rotation window and no
+/// valid next one is staged.
+fn next_not_staged_rule(c: &Context) -> Outcome {
+    let next_valid = c
+        .next_entry
+        .is_some_and(|e| !e.certificate.is_expired(c.policy.now));
+    if c.current_days > c.policy.rotation_window_days || next_valid {
+        return Outcome::default();
+    }
+    let why = match (c.next(), c.next_entry) {
+        (None, _) => "no next certificate is staged".to_string(),
+        (Some(t), None) => format!("the staged next certificate {} is in no store", t.short()),
+        (Some(t), Some(_)) => format!("the staged next certificate {} has expired", t.short()),
+    };
+    let when = match c.current_entry {
+        Some(_) if c.current_days >= 0 => format!("expires in {} days", c.current_days),
+        Some(_) => "has expired".to_string(),
+        None => "is missing".to_string(),
+    };
+    let finding = Finding::new(
+        Severity::Warning,
+        FindingCode::AuthNextNotStaged,
+        format!(
+            "current Auth Certificate {when} and {why} (rotation window {} days)",
+            c.policy.rotation_window_days
+        ),
+    );
+    Outcome::of_finding(match c.next() {
+        Some(next) => finding.about(next),
+        None => finding,
+    })
+}
+
+/// The staged next certificate: valid long enough, on every server, effective in time, and
+/// published by the servicelet when due.
+fn next_rule(c: &Context) -> Outcome {
+    let Some(next) = c.next() else {
+        return Outcome::default();
+    };
+    let mut outcome = Outcome::default();
+    if let Some(entry) = c.next_entry {
+        outcome.merge(next_in_stores_rule(c, next, entry));
+    } else if c.stores_known {
+        outcome.push(
+            Finding::new(
+                Severity::Warning,
+                FindingCode::AuthNextMissingOnServers,
+                format!(
+                    "next Auth Certificate {next} (AuthConfig) is in no server's certificate store"
+                ),
+            )
+            .about(next),
+        );
+    }
+    if let Some(effective) = c.config.next_effective {
+        outcome.merge(next_effective_rule(c, next, effective));
+    }
+    outcome
+}
+
+fn next_in_stores_rule(c: &Context, next: &Thumbprint, entry: &CertificateEntry) -> Outcome {
+    let now = c.policy.now;
+    let certificate = &entry.certificate;
+    let mut outcome = Outcome::default();
+    if certificate.is_expired(now) || certificate.days_left(now) <= c.policy.next_min_days {
+        outcome.push(
+            Finding::new(
+                Severity::Warning,
+                FindingCode::AuthNextExpiring,
+                format!(
+                    "next Auth Certificate {} {} ({}): stage a newer one",
+                    next.short(),
+                    expiry_phrase(certificate, now),
+                    date(certificate.not_after)
+                ),
+            )
+            .about(next),
+        );
+    }
+    let lacking = servers_lacking(c.state, next);
+    if !lacking.is_empty() {
+        outcome.push(
+            Finding::new(
+                Severity::Warning,
+                FindingCode::AuthNextMissingOnServers,
+                format!(
+                    "next Auth Certificate {} is missing on {} of {} servers: {}",
+                    next.short(),
+                    lacking.len(),
+                    servers_checked(c.state),
+                    lacking.join(", ")
+                ),
+            )
+            .about(next),
+        );
+    }
+    outcome
+}
+
+fn next_effective_rule(c: &Context, next: &Thumbprint, effective: DateTime<Utc>) -> Outcome {
+    let mut outcome = Outcome::default();
+    if let Some(current_entry) = c.current_entry
+        && effective > current_entry.certificate.not_after
+    {
+        outcome.push(
+            Finding::new(
+                Severity::Critical,
+                FindingCode::AuthNextEffectiveAfterCurrentExpiry,
+                format!(
+                    "next Auth Certificate {} becomes effective {}, after the current one expires {}: nothing valid signs in between",
+                    next.short(),
+                    date(effective),
+                    date(current_entry.certificate.not_after)
+                ),
+            )
+            .about(next),
+        );
+    }
+    if c.policy.now - effective > c.policy.publish_grace {
+        let hours = (c.policy.now - effective).num_hours();
+        outcome.push(
+            Finding::new(
+                Severity::Warning,
+                FindingCode::AuthNextOverdue,
+                format!(
+                    "next Auth Certificate {} was due {} ({hours} h ago) and is still not current: the AuthAdmin servicelet (MSExchangeServiceHost) is not publishing it",
+                    next.short(),
+                    date(effective)
+                ),
+            )
+            .about(next),
+        );
+    }
+    outcome
+}
+
+/// A previous certificate still set: information, and once expired a reminder to clear it.
+fn previous_rule(c: &Context) -> Outcome {
+    let Some(previous) = &c.config.previous else {
+        return Outcome::default();
+    };
+    let now = c.policy.now;
+    let finding = match c.state.certificate(previous) {
+        Some(entry) if entry.certificate.is_expired(now) => Finding::new(
+            Severity::Info,
+            FindingCode::AuthPreviousExpired,
+            format!(
+                "previous Auth Certificate {} expired {}: clear it (Set-AuthConfig -ClearPreviousCertificate)",
+                previous.short(),
+                date(entry.certificate.not_after)
+            ),
+        ),
+        Some(entry) => Finding::new(
+            Severity::Info,
+            FindingCode::AuthPreviousLingering,
+            format!(
+                "previous Auth Certificate {} is still set ({} days left)",
+                previous.short(),
+                entry.certificate.days_left(now)
+            ),
+        ),
+        None => Finding::new(
+            Severity::Info,
+            FindingCode::AuthPreviousLingering,
+            format!(
+                "previous Auth Certificate {} is still set but in no store",
+                previous.short()
+            ),
+        ),
+    };
+    Outcome::of_finding(finding.about(previous))
+}
+
+/// Hybrid: Exchange Online trusts the published certificate; it must learn of a new one.
+fn hybrid_rule(c: &Context) -> Outcome {
+    if c.state.hybrid_detected != Some(true) {
+        return Outcome::default();
+    }
+    let changed_recently = c.current_entry.is_some_and(|e| {
+        c.policy.now - e.certificate.not_before <= Duration::days(HCW_RECENT_DAYS)
+    });
+    let pending = c.next().is_some();
+    let (severity, text) = if pending || changed_recently {
+        (
+            Severity::Warning,
+            "hybrid configuration detected and the Auth Certificate changed recently or a rotation is pending: rerun the Hybrid Configuration Wizard once the new certificate is current",
+        )
+    } else {
+        (Severity::Info, "hybrid configuration detected")
+    };
+    Outcome::of_finding(Finding::new(severity, FindingCode::HybridDetected, text))
+}
+
+/// `days_left` and `auth_current_days` (MEAC's count), `auth_next_days` while one is staged,
+/// and the servers that lack the current certificate.
+fn metrics(c: &Context) -> Vec<Metric> {
+    let auth = Some(c.policy.auth.clone());
+    let mut metrics = vec![
+        Metric::summary(MetricId::DaysLeft, c.current_days, auth.clone()),
+        Metric::summary(MetricId::AuthCurrentDays, c.current_days, auth),
+    ];
+    if c.next().is_some() {
+        let warning = format!("{}:", c.policy.next_min_days + 1);
         let thresholds = Thresholds::parse(&warning, "0:").ok();
+        let days = meac_days(c.next_entry, c.policy);
         metrics.push(Metric::summary(MetricId::AuthNextDays, days, thresholds));
     }
-    let none_missing = Thresholds::parse("0", "0").ok();
     metrics.push(Metric::summary(
         MetricId::ServersMissingAuthCert,
-        missing_current as i64,
-        none_missing,
+        missing_current(c) as i64,
+        Thresholds::parse("0", "0").ok(),
     ));
+    metrics
+}
 
-    let ok_summary = current_entry.map(|entry| {
-        let mut text = format!(
-            "Auth Certificate {} valid for {} days (until {}), on {} of {} servers",
-            current.short(),
-            entry.certificate.days_left(now),
-            entry.certificate.not_after.format("%Y-%m-%d"),
-            servers_checked(state) - missing_current,
-            servers_checked(state)
-        );
-        if let (Some(next), Some(effective)) = (next, config.next_effective) {
-            text.push_str(&format!(
-                ", next {} effective {}",
-                next.short(),
-                effective.format("%Y-%m-%d")
-            ));
-        }
-        text
-    });
-    AuthOutcome {
-        findings,
-        metrics,
-        ok_summary,
+/// Counted only while the certificate is in some store: one in none is auth.current.not_found.
+fn missing_current(c: &Context) -> usize {
+    match c.current_entry {
+        Some(_) => servers_lacking(c.state, c.current).len(),
+        None => 0,
     }
+}
+
+fn ok_summary(c: &Context) -> Option<String> {
+    let entry = c.current_entry?;
+    let checked = servers_checked(c.state);
+    let mut text = format!(
+        "Auth Certificate {} valid for {} days (until {}), on {} of {checked} servers",
+        c.current.short(),
+        entry.certificate.days_left(c.policy.now),
+        entry.certificate.not_after.format("%Y-%m-%d"),
+        checked - missing_current(c),
+    );
+    if let (Some(next), Some(effective)) = (c.next(), c.config.next_effective) {
+        text.push_str(&format!(
+            ", next {} effective {}",
+            next.short(),
+            effective.format("%Y-%m-%d")
+        ));
+    }
+    Some(text)
 }
 
 /// `Some("next X takes over D")` when a staged next certificate will take over in time: valid,

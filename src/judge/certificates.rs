@@ -1,19 +1,14 @@
 //! Loose certificates (files given with `--cert`, judged by their own expiry: `cert.*`), the
 //! per-certificate view of the report, and the file-mode summary metrics.
 
+use std::collections::HashMap;
+
+use super::outcome::Outcome;
 use super::{
-    CertificateReport, Finding, FindingCode, Metric, MetricId, Policy, Severity, describe_kind,
-    expiry_phrase, thresholds::Breach,
+    CertificateReport, CertificateRole, Finding, FindingCode, Metric, MetricId, Placement, Policy,
+    Severity, Topic, describe_kind, expiry_phrase, thresholds::Breach,
 };
 use crate::model::{CertificateEntry, CertificateKind, ExchangeState, Thumbprint};
-
-/// What the judgement says about the loose certificates.
-pub struct LooseOutcome {
-    pub findings: Vec<Finding>,
-    /// `days_left` and the per-kind minimums, for file mode.
-    pub summary_metrics: Vec<Metric>,
-    pub per_certificate_metrics: Vec<Metric>,
-}
 
 /// A certificate seen in no server's store and not named by AuthConfig: judged on its own.
 fn is_loose(entry: &CertificateEntry, state: &ExchangeState) -> bool {
@@ -21,16 +16,27 @@ fn is_loose(entry: &CertificateEntry, state: &ExchangeState) -> bool {
     !in_a_store && auth_roles(&entry.certificate.thumbprint, state).is_empty()
 }
 
-pub fn judge_loose(state: &ExchangeState, policy: &Policy) -> LooseOutcome {
-    let mut findings = Vec::new();
-    let mut per_certificate_metrics = Vec::new();
+/// The loose certificates, each judged by its own expiry: its findings and days left, and
+/// for file mode `days_left` and the per-kind minimums. An Auth certificate file is the
+/// current certificate's concern in file mode; beside an organisation it is just a file.
+pub fn judge_loose(state: &ExchangeState, policy: &Policy) -> Outcome {
+    let mut outcome = Outcome::default();
     let mut minimums: Vec<(CertificateKind, i64)> = Vec::new();
     for entry in state.certificates.iter().filter(|e| is_loose(e, state)) {
         let certificate = &entry.certificate;
         let days_left = certificate.days_left(policy.now);
         let thresholds = policy.thresholds_for(entry.kind);
-        findings.extend(expiry_findings(entry, policy, None, ExpiryCodes::CERT));
-        per_certificate_metrics.push(Metric::per_certificate(
+        let topic = if entry.kind == CertificateKind::Auth && !state.is_organisation() {
+            Topic::AuthCurrent
+        } else {
+            Topic::CertificateFiles
+        };
+        let findings = expiry_findings(entry, policy, None, ExpiryCodes::CERT);
+        outcome
+            .findings
+            .extend(findings.into_iter().map(|f| f.on_topic(topic)));
+        outcome.certificate_metrics.push(Metric::per_certificate(
+            &certificate.thumbprint,
             format!(
                 "{}_{}_days",
                 entry.kind.as_str(),
@@ -41,11 +47,8 @@ pub fn judge_loose(state: &ExchangeState, policy: &Policy) -> LooseOutcome {
         ));
         minimums.push((entry.kind, days_left));
     }
-    LooseOutcome {
-        findings,
-        summary_metrics: summary_metrics(&minimums, policy),
-        per_certificate_metrics,
-    }
+    outcome.metrics = summary_metrics(&minimums, policy);
+    outcome
 }
 
 /// The finding codes one family of expiry rules uses.
@@ -102,7 +105,13 @@ pub fn expiry_findings(
     let mut findings = Vec::new();
     let mut push = |severity, code, message: String| {
         let mut finding = Finding::new(severity, code, message).about(&certificate.thumbprint);
-        finding.server = server.map(|(name, _)| name.to_string());
+        if let Some((name, _)) = server {
+            finding = finding.on_server(name);
+            // A CA-issued certificate in a store shows with the run as a whole.
+            if finding.topic == Topic::CertificateFiles {
+                finding = finding.on_topic(Topic::Overall);
+            }
+        }
         findings.push(finding);
     };
     if certificate.is_expired(now) {
@@ -177,14 +186,14 @@ pub fn expiry_findings(
 }
 
 /// The AuthConfig roles of a thumbprint.
-pub fn auth_roles(thumbprint: &Thumbprint, state: &ExchangeState) -> Vec<&'static str> {
+pub fn auth_roles(thumbprint: &Thumbprint, state: &ExchangeState) -> Vec<CertificateRole> {
     let Some(config) = &state.auth_config else {
         return Vec::new();
     };
     [
-        (&config.current, "auth_current"),
-        (&config.next, "auth_next"),
-        (&config.previous, "auth_previous"),
+        (&config.current, CertificateRole::AuthCurrent),
+        (&config.next, CertificateRole::AuthNext),
+        (&config.previous, CertificateRole::AuthPrevious),
     ]
     .into_iter()
     .filter(|(role, _)| role.as_ref() == Some(thumbprint))
@@ -192,20 +201,17 @@ pub fn auth_roles(thumbprint: &Thumbprint, state: &ExchangeState) -> Vec<&'stati
     .collect()
 }
 
-/// Every certificate as the report shows it; its state is the worst finding about it.
+/// Every certificate as the report shows it; its state is the worst finding about it, and
+/// its state on a server the worst finding about it there or on no server in particular.
 pub fn reports(
     state: &ExchangeState,
     policy: &Policy,
     findings: &[Finding],
 ) -> Vec<CertificateReport> {
-    let mut worst: std::collections::HashMap<&Thumbprint, Severity> =
-        std::collections::HashMap::new();
+    let mut about: HashMap<&Thumbprint, Vec<&Finding>> = HashMap::new();
     for finding in findings {
         if let Some(thumbprint) = &finding.thumbprint {
-            let slot = worst.entry(thumbprint).or_insert(Severity::Ok);
-            if finding.severity.rank() > slot.rank() {
-                *slot = finding.severity;
-            }
+            about.entry(thumbprint).or_default().push(finding);
         }
     }
     let internal_transport: std::collections::HashSet<&Thumbprint> = state
@@ -216,11 +222,14 @@ pub fn reports(
     // On all cores for a large organisation: each report copies its certificate's facts.
     crate::parallel::map_in_order(&state.certificates, 256, |entry| {
         let certificate = &entry.certificate;
-        let mut roles = vec![entry.kind.as_str()];
+        let mut roles = vec![CertificateRole::of_kind(entry.kind)];
         roles.extend(auth_roles(&certificate.thumbprint, state));
         if internal_transport.contains(&certificate.thumbprint) {
-            roles.push("internal_transport");
+            roles.push(CertificateRole::InternalTransport);
         }
+        let findings = about
+            .get(&certificate.thumbprint)
+            .map_or(&[][..], Vec::as_slice);
         CertificateReport {
             thumbprint: certificate.thumbprint.clone(),
             subject: certificate.subject.clone(),
@@ -236,13 +245,48 @@ pub fn reports(
             signature_algorithm: certificate.signature_algorithm.clone(),
             kind: entry.kind,
             roles,
-            state: worst
-                .get(&certificate.thumbprint)
-                .copied()
-                .unwrap_or(Severity::Ok),
+            state: worst(findings.iter().copied()),
+            placements: placements(entry)
+                .into_iter()
+                .map(|server| Placement {
+                    state: worst(
+                        findings
+                            .iter()
+                            .copied()
+                            .filter(|f| f.server.is_none() || f.server.as_deref() == server),
+                    ),
+                    server: server.map(str::to_string),
+                })
+                .collect(),
             sources: entry.sightings.clone(),
         }
     })
+}
+
+fn worst<'a>(findings: impl Iterator<Item = &'a Finding>) -> Severity {
+    findings
+        .map(|f| f.severity)
+        .max_by_key(|severity| severity.rank())
+        .unwrap_or(Severity::Ok)
+}
+
+/// The servers whose stores hold the certificate, or one place without a server for a file
+/// (a certificate in a store and also given as a file: the stores tell more).
+fn placements(entry: &CertificateEntry) -> Vec<Option<&str>> {
+    let mut servers: Vec<Option<&str>> = Vec::new();
+    for sighting in &entry.sightings {
+        let server = sighting.server.as_deref();
+        if !servers.contains(&server) {
+            servers.push(server);
+        }
+    }
+    if servers.len() > 1 {
+        servers.retain(Option::is_some);
+    }
+    if servers.is_empty() {
+        servers.push(None);
+    }
+    servers
 }
 
 /// File mode: the primary "days left" first, then the minimum per kind.

@@ -1,22 +1,20 @@
 //! How old the state is: a bundle the scheduled task stopped writing shows yesterday's truth.
 
+use super::outcome::Outcome;
 use super::{Finding, FindingCode, Metric, MetricId, Policy, Severity, Thresholds};
 use crate::model::ExchangeState;
 
-pub struct FreshnessOutcome {
-    pub findings: Vec<Finding>,
-    pub metric: Option<Metric>,
+/// How long ago the state was collected; a state from the future (clock skew, or `--now` in
+/// the past) is simply fresh.
+pub fn export_age(state: &ExchangeState, policy: &Policy) -> Option<chrono::Duration> {
+    let collected_at = state.collected_at?;
+    Some((policy.now - collected_at).max(chrono::Duration::zero()))
 }
 
-pub fn judge(state: &ExchangeState, policy: &Policy) -> FreshnessOutcome {
-    let Some(collected_at) = state.collected_at else {
-        return FreshnessOutcome {
-            findings: Vec::new(),
-            metric: None,
-        };
+pub fn judge(state: &ExchangeState, policy: &Policy) -> Outcome {
+    let (Some(collected_at), Some(age)) = (state.collected_at, export_age(state, policy)) else {
+        return Outcome::default();
     };
-    // A state from the future (clock skew, or --now in the past) is simply fresh.
-    let age = (policy.now - collected_at).max(chrono::Duration::zero());
     let hours = age.num_hours();
     let mut findings = Vec::new();
     let thresholds = policy
@@ -35,8 +33,8 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> FreshnessOutcome {
             ),
         ));
     }
-    FreshnessOutcome {
-        findings,
-        metric: Some(Metric::summary(MetricId::ExportAgeHours, hours, thresholds)),
+    Outcome {
+        metrics: vec![Metric::summary(MetricId::ExportAgeHours, hours, thresholds)],
+        ..Outcome::of_findings(findings)
     }
 }

@@ -7,22 +7,10 @@
 //! may be, and anything else is suspicious. Certificates presented on `--tls` endpoints are not
 //! judged here: they are ordinary certificates in the state, judged like any other.
 
+use super::outcome::Outcome;
 use super::thresholds::Breach;
 use super::{Finding, FindingCode, Metric, MetricId, Policy, Severity, expiry_phrase};
-use crate::model::{ExchangeState, MetadataProblem, PublishedKey, PublishedMetadata, Thumbprint};
-
-/// What the judgement says about the network inputs.
-#[derive(Debug, Default)]
-pub struct MetadataOutcome {
-    pub findings: Vec<Finding>,
-    /// One `metadata_<THUMB8>_days` per published signing certificate.
-    pub per_certificate_metrics: Vec<Metric>,
-    /// `days_left` for a run whose only Auth certificates come from the metadata: AuthConfig's
-    /// current when it is published, else the published certificate valid the longest.
-    pub days_left: Option<Metric>,
-    /// The OK summary of a metadata-only run.
-    pub ok_summary: Option<String>,
-}
+use crate::model::{Certificate, ExchangeState, MetadataProblem, PublishedMetadata, Thumbprint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -35,17 +23,21 @@ enum Role {
     Unknown,
 }
 
-pub fn judge(state: &ExchangeState, policy: &Policy) -> MetadataOutcome {
-    let mut outcome = MetadataOutcome::default();
+/// What the judgement says about the network inputs. Its `metrics` hold `days_left` for a run
+/// whose only Auth certificates come from the metadata (AuthConfig's current when it is
+/// published, else the published certificate valid the longest); its certificate metrics one
+/// `metadata_<THUMB8>_days` per published signing certificate.
+pub fn judge(state: &ExchangeState, policy: &Policy) -> Outcome {
+    let mut outcome = Outcome::default();
     for (endpoint, reason) in &state.unreachable_endpoints {
-        outcome.findings.push(Finding::new(
+        outcome.push(Finding::new(
             policy.unreachable_severity,
             FindingCode::EndpointUnreachable,
             format!("{endpoint} could not be checked: {reason}"),
         ));
     }
     if let Some(published) = &state.published {
-        judge_published(published, state, policy, &mut outcome);
+        outcome.merge(judge_published(published, state, policy));
     }
     outcome
 }
@@ -54,31 +46,92 @@ fn judge_published(
     published: &PublishedMetadata,
     state: &ExchangeState,
     policy: &Policy,
-    outcome: &mut MetadataOutcome,
-) {
-    let origin = &published.origin;
-    match &published.problem {
-        Some(MetadataProblem::Http(reason)) => {
-            outcome.findings.push(Finding::new(
-                Severity::Unknown,
-                FindingCode::MetadataHttpError,
-                format!("metadata {origin}: {reason}"),
-            ));
-            return;
-        }
-        Some(MetadataProblem::Invalid(reason)) => {
-            outcome.findings.push(Finding::new(
-                Severity::Unknown,
-                FindingCode::MetadataInvalid,
-                format!("metadata {origin}: {reason}"),
-            ));
-            return;
-        }
-        None => {}
+) -> Outcome {
+    if let Some(problem) = document_problem(published) {
+        return Outcome::of_finding(problem);
     }
+    let mut outcome = Outcome::of_findings(key_problems(published));
+    let signing = signing_certificates(published, state);
+    if signing.is_empty() {
+        if published.keys.iter().all(|k| k.problem.is_none()) {
+            outcome.push(Finding::new(
+                Severity::Critical,
+                FindingCode::MetadataNoKeys,
+                format!(
+                    "metadata {} publishes no signing certificate: tokens signed with the Auth Certificate cannot be validated",
+                    published.origin
+                ),
+            ));
+        }
+        return outcome;
+    }
+    let current_missing = current_not_published(published, state, &signing);
+    let current_is_missing = current_missing.is_some();
+    outcome.findings.extend(current_missing);
+    outcome.findings.extend(unexpected_keys(
+        &published.origin,
+        &signing,
+        current_is_missing,
+    ));
+    for (certificate, role) in &signing {
+        outcome.push(published_expiry(
+            &published.origin,
+            certificate,
+            *role,
+            &signing,
+            policy,
+        ));
+        outcome.certificate_metrics.push(Metric::per_certificate(
+            &certificate.thumbprint,
+            format!("metadata_{}_days", certificate.thumbprint.short()),
+            certificate.days_left(policy.now),
+            policy.auth.clone(),
+        ));
+    }
+    let primary = signing
+        .iter()
+        .find(|(_, role)| *role == Role::Current)
+        .or_else(|| signing.iter().max_by_key(|(c, _)| c.not_after))
+        .map(|(c, _)| *c);
+    if let Some(primary) = primary {
+        outcome.metrics.push(Metric::summary(
+            MetricId::DaysLeft,
+            primary.days_left(policy.now),
+            Some(policy.auth.clone()),
+        ));
+        let count = signing.len();
+        let plural = if count == 1 { "" } else { "s" };
+        outcome.ok_summary = Some(format!(
+            "metadata publishes {count} signing certificate{plural}, {} {} ({})",
+            primary.thumbprint.short(),
+            expiry_phrase(primary, policy.now),
+            primary.not_after.format("%Y-%m-%d")
+        ));
+    }
+    outcome
+}
+
+/// The document could not be fetched or is not a metadata document.
+fn document_problem(published: &PublishedMetadata) -> Option<Finding> {
+    let origin = &published.origin;
+    let (code, reason) = match published.problem.as_ref()? {
+        MetadataProblem::Http(reason) => (FindingCode::MetadataHttpError, reason),
+        MetadataProblem::Invalid(reason) => (FindingCode::MetadataInvalid, reason),
+    };
+    Some(Finding::new(
+        Severity::Unknown,
+        code,
+        format!("metadata {origin}: {reason}"),
+    ))
+}
+
+/// Keys that could not be decoded, and keys whose x5t is not their certificate's.
+fn key_problems(published: &PublishedMetadata) -> Vec<Finding> {
+    let origin = &published.origin;
+    let mut findings = Vec::new();
     for (index, key) in published.keys.iter().enumerate() {
         if let Some(problem) = &key.problem {
-            outcome.findings.push(Finding::new(
+            findings.push(Finding::new(
                 Severity::Unknown,
                 FindingCode::MetadataInvalid,
                 format!("metadata {origin}: published key {}: {problem}", index + 1),
@@ -88,7 +141,7 @@ fn judge_published(
             (&key.x5t, &key.computed_x5t, &key.certificate)
             && published_x5t.trim_end_matches('=') != computed
         {
-            outcome.findings.push(
+            findings.push(
                 Finding::new(
                     Severity::Warning,
                     FindingCode::MetadataX5tMismatch,
@@ -102,28 +155,14 @@ fn judge_published(
             );
         }
     }
-    let signing: Vec<&PublishedKey> = published
-        .keys
-        .iter()
-        .filter(|k| k.certificate.is_some())
-        .filter(|k| {
-            k.usage
-                .as_deref()
-                .is_none_or(|u| u.eq_ignore_ascii_case("signing"))
-        })
-        .collect();
-    if signing.is_empty() {
-        if published.keys.iter().all(|k| k.problem.is_none()) {
-            outcome.findings.push(Finding::new(
-                Severity::Critical,
-                FindingCode::MetadataNoKeys,
-                format!(
-                    "metadata {origin} publishes no signing certificate: tokens signed with the Auth Certificate cannot be validated"
-                ),
-            ));
-        }
-        return;
-    }
+    findings
+}
+
+/// The published signing certificates, each with its AuthConfig role.
+fn signing_certificates<'a>(
+    published: &'a PublishedMetadata,
+    state: &ExchangeState,
+) -> Vec<(&'a Certificate, Role)> {
     let config = state.auth_config.as_ref().filter(|c| c.error.is_none());
     let role_of = |thumbprint: &Thumbprint| match config {
         None => Role::Unknown,
@@ -132,157 +171,152 @@ fn judge_published(
         Some(c) if c.next.as_ref() == Some(thumbprint) => Role::Next,
         Some(_) => Role::Other,
     };
-    let certificates: Vec<(&crate::model::Certificate, Role)> = signing
+    published
+        .keys
         .iter()
+        .filter(|k| {
+            k.usage
+                .as_deref()
+                .is_none_or(|u| u.eq_ignore_ascii_case("signing"))
+        })
         .filter_map(|k| k.certificate.as_ref())
         .map(|c| (c, role_of(&c.thumbprint)))
-        .collect();
-    let list = certificates
+        .collect()
+}
+
+/// AuthConfig's current certificate must be published (Exchange publishes current and
+/// previous, never next: DOMAIN.md section 8).
+fn current_not_published(
+    published: &PublishedMetadata,
+    state: &ExchangeState,
+    signing: &[(&Certificate, Role)],
+) -> Option<Finding> {
+    let config = state.auth_config.as_ref().filter(|c| c.error.is_none())?;
+    let current = config.current.as_ref()?;
+    if signing.iter().any(|(_, role)| *role == Role::Current) {
+        return None;
+    }
+    let list = signing
         .iter()
         .map(|(c, _)| c.thumbprint.short().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let next_published = signing.iter().any(|(_, role)| *role == Role::Next);
+    let (severity, why) = if next_published {
+        (
+            Severity::Warning,
+            "AuthConfig's next certificate is published instead: the AuthConfig export predates a rotation?",
+        )
+    } else {
+        (
+            Severity::Critical,
+            "Exchange caches the document up to 12 h: if the certificate changed recently, restart MSExchangeServiceHost and recycle MSExchangeOWAAppPool/MSExchangeECPAppPool, or wait",
+        )
+    };
+    Some(
+        Finding::new(
+            severity,
+            FindingCode::MetadataCurrentNotPublished,
+            format!(
+                "AuthConfig's current Auth Certificate {} is not published in metadata {} (it publishes {list}); {why}",
+                current.short(),
+                published.origin
+            ),
+        )
+        .about(current),
+    )
+}
 
-    // AuthConfig's current must be published.
-    let mut current_missing = false;
-    if let Some(current) = config.and_then(|c| c.current.as_ref())
-        && !certificates.iter().any(|(_, role)| *role == Role::Current)
-    {
-        current_missing = true;
-        let next_published = certificates.iter().any(|(_, role)| *role == Role::Next);
-        let (severity, why) = if next_published {
-            (
-                Severity::Warning,
-                "AuthConfig's next certificate is published instead: the AuthConfig export predates a rotation?",
-            )
-        } else {
-            (
-                Severity::Critical,
-                "Exchange caches the document up to 12 h: if the certificate changed recently, restart MSExchangeServiceHost and recycle MSExchangeOWAAppPool/MSExchangeECPAppPool, or wait",
-            )
-        };
-        outcome.findings.push(
-            Finding::new(
-                severity,
-                FindingCode::MetadataCurrentNotPublished,
-                format!(
-                    "AuthConfig's current Auth Certificate {} is not published in metadata {origin} (it publishes {list}); {why}",
-                    current.short()
-                ),
-            )
-            .about(current),
-        );
-    }
-    for (certificate, role) in &certificates {
-        if *role == Role::Other || (*role == Role::Next && !current_missing) {
+/// Published certificates AuthConfig gives no publishable role.
+fn unexpected_keys(
+    origin: &str,
+    signing: &[(&Certificate, Role)],
+    current_missing: bool,
+) -> Vec<Finding> {
+    signing
+        .iter()
+        .filter(|(_, role)| *role == Role::Other || (*role == Role::Next && !current_missing))
+        .map(|(certificate, role)| {
             let what = if *role == Role::Next {
                 "AuthConfig's next certificate (Exchange never publishes next)"
             } else {
                 "a certificate that is neither AuthConfig's current nor its previous"
             };
-            outcome.findings.push(
-                Finding::new(
-                    Severity::Warning,
-                    FindingCode::MetadataUnexpectedKey,
-                    format!(
-                        "metadata {origin} publishes {what}: {} ({})",
-                        certificate.thumbprint.short(),
-                        certificate.subject
-                    ),
-                )
-                .about(&certificate.thumbprint),
-            );
-        }
-    }
-
-    // Expiry of each published signing certificate, with the Auth thresholds.
-    let now = policy.now;
-    let breaches = |c: &crate::model::Certificate| {
-        policy.auth.evaluate(c.days_left(now) as f64) != Breach::None
-    };
-    for (certificate, role) in &certificates {
-        let days_left = certificate.days_left(now);
-        let expired = certificate.is_expired(now);
-        let breach = policy.auth.evaluate(days_left as f64);
-        let (mut severity, code) = if expired {
-            (Severity::Critical, FindingCode::MetadataExpired)
-        } else {
-            match breach {
-                Breach::Critical => (Severity::Critical, FindingCode::MetadataExpiring),
-                Breach::Warning => (Severity::Warning, FindingCode::MetadataExpiring),
-                Breach::None => (Severity::Ok, FindingCode::MetadataOk),
-            }
-        };
-        let mut note = "";
-        if severity != Severity::Ok {
-            let successor = certificates.iter().any(|(other, other_role)| {
-                other.thumbprint != certificate.thumbprint
-                    && matches!(other_role, Role::Unknown | Role::Current)
-                    && !other.is_expired(now)
-                    && !breaches(other)
-                    && other.not_after > certificate.not_after
-            });
-            if *role == Role::Previous {
-                severity = Severity::Info;
-                note = " (AuthConfig's previous certificate)";
-            } else if *role == Role::Current {
-                // Judged once, by the organisation's rules (auth.current.*), which know
-                // whether a staged rotation takes over in time.
-                severity = Severity::Info;
-                note = " (judged as AuthConfig's current certificate: see auth.current.*)";
-            } else if matches!(role, Role::Unknown) && successor {
-                severity = Severity::Info;
-                note = " (another published certificate is valid longer)";
-            }
-        }
-        let role_text = match role {
-            Role::Current => " current",
-            Role::Previous => " previous",
-            Role::Next => " next",
-            Role::Other | Role::Unknown => "",
-        };
-        outcome.findings.push(
             Finding::new(
-                severity,
-                code,
+                Severity::Warning,
+                FindingCode::MetadataUnexpectedKey,
                 format!(
-                    "metadata {origin}: published{role_text} signing certificate {} ({}) {} ({}){note}",
+                    "metadata {origin} publishes {what}: {} ({})",
                     certificate.thumbprint.short(),
-                    certificate.subject,
-                    expiry_phrase(certificate, now),
-                    certificate.not_after.format("%Y-%m-%d %H:%M UTC")
+                    certificate.subject
                 ),
             )
-            .about(&certificate.thumbprint),
-        );
-        outcome
-            .per_certificate_metrics
-            .push(Metric::per_certificate(
-                format!("metadata_{}_days", certificate.thumbprint.short()),
-                days_left,
-                policy.auth.clone(),
-            ));
+            .about(&certificate.thumbprint)
+        })
+        .collect()
+}
+
+/// Expiry of one published signing certificate, with the Auth thresholds. AuthConfig's
+/// current and previous certificates are judged by the organisation's rules, and an old key
+/// beside a newer valid one is the rollover Exchange itself performs: those are information.
+fn published_expiry(
+    origin: &str,
+    certificate: &Certificate,
+    role: Role,
+    signing: &[(&Certificate, Role)],
+    policy: &Policy,
+) -> Finding {
+    let now = policy.now;
+    let breaches = |c: &Certificate| policy.auth.evaluate(c.days_left(now) as f64) != Breach::None;
+    let (mut severity, code) = if certificate.is_expired(now) {
+        (Severity::Critical, FindingCode::MetadataExpired)
+    } else {
+        match policy.auth.evaluate(certificate.days_left(now) as f64) {
+            Breach::Critical => (Severity::Critical, FindingCode::MetadataExpiring),
+            Breach::Warning => (Severity::Warning, FindingCode::MetadataExpiring),
+            Breach::None => (Severity::Ok, FindingCode::MetadataOk),
+        }
+    };
+    let mut note = "";
+    if severity != Severity::Ok {
+        let successor = signing.iter().any(|(other, other_role)| {
+            other.thumbprint != certificate.thumbprint
+                && matches!(other_role, Role::Unknown | Role::Current)
+                && !other.is_expired(now)
+                && !breaches(other)
+                && other.not_after > certificate.not_after
+        });
+        if role == Role::Previous {
+            severity = Severity::Info;
+            note = " (AuthConfig's previous certificate)";
+        } else if role == Role::Current {
+            // Judged once, by the organisation's rules (auth.current.*), which know whether a
+            // staged rotation takes over in time.
+            severity = Severity::Info;
+            note = " (judged as AuthConfig's current certificate: see auth.current.*)";
+        } else if role == Role::Unknown && successor {
+            severity = Severity::Info;
+            note = " (another published certificate is valid longer)";
+        }
     }
-    let primary = certificates
-        .iter()
-        .find(|(_, role)| *role == Role::Current)
-        .or_else(|| certificates.iter().max_by_key(|(c, _)| c.not_after))
-        .map(|(c, _)| *c);
-    if let Some(primary) = primary {
-        outcome.days_left = Some(Metric::summary(
-            MetricId::DaysLeft,
-            primary.days_left(now),
-            Some(policy.auth.clone()),
-        ));
-        let count = certificates.len();
-        let plural = if count == 1 { "" } else { "s" };
-        outcome.ok_summary = Some(format!(
-            "metadata publishes {count} signing certificate{plural}, {} {} ({})",
-            primary.thumbprint.short(),
-            expiry_phrase(primary, now),
-            primary.not_after.format("%Y-%m-%d")
-        ));
-    }
+    let role_text = match role {
+        Role::Current => " current",
+        Role::Previous => " previous",
+        Role::Next => " next",
+        Role::Other | Role::Unknown => "",
+    };
+    Finding::new(
+        severity,
+        code,
+        format!(
+            "metadata {origin}: published{role_text} signing certificate {} ({}) {} ({}){note}",
+            certificate.thumbprint.short(),
+            certificate.subject,
+            expiry_phrase(certificate, now),
+            certificate.not_after.format("%Y-%m-%d %H:%M UTC")
+        ),
+    )
+    .about(&certificate.thumbprint)
 }
 
 #[cfg(test)]
@@ -291,7 +325,7 @@ mod tests {
 
     use super::*;
     use crate::judge::judge as judge_all;
-    use crate::model::{AuthConfig, Certificate};
+    use crate::model::{AuthConfig, PublishedKey};
 
     fn certificate(name: &str, days: i64) -> Certificate {
         let not_before = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
@@ -337,7 +371,7 @@ mod tests {
         Policy::defaults(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + Duration::days(day))
     }
 
-    fn codes(outcome: &MetadataOutcome) -> Vec<(FindingCode, Severity)> {
+    fn codes(outcome: &Outcome) -> Vec<(FindingCode, Severity)> {
         outcome
             .findings
             .iter()
@@ -399,7 +433,7 @@ mod tests {
                 (FindingCode::MetadataOk, Severity::Ok)
             ]
         );
-        assert_eq!(outcome.days_left.unwrap().value, 2010);
+        assert_eq!(outcome.metrics[0].value, 2010);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 
+use super::findings::Topic;
 use super::thresholds::Thresholds;
+use crate::model::Thumbprint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +37,18 @@ pub enum MetricId {
 }
 
 impl MetricId {
+    pub const ALL: [MetricId; 9] = [
+        MetricId::DaysLeft,
+        MetricId::AuthMinDays,
+        MetricId::SelfSignedMinDays,
+        MetricId::CaIssuedMinDays,
+        MetricId::Certificates,
+        MetricId::AuthCurrentDays,
+        MetricId::AuthNextDays,
+        MetricId::ServersMissingAuthCert,
+        MetricId::ExportAgeHours,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             MetricId::DaysLeft => "days_left",
@@ -77,6 +91,37 @@ impl MetricId {
         }
     }
 
+    /// The part of the organisation the number describes (`days_left` describes the current
+    /// Auth Certificate in an organisation, the run as a whole in file mode).
+    pub fn topic(self, organisation: bool) -> Topic {
+        match self {
+            MetricId::DaysLeft if organisation => Topic::AuthCurrent,
+            MetricId::AuthMinDays if !organisation => Topic::AuthCurrent,
+            MetricId::AuthCurrentDays | MetricId::ServersMissingAuthCert => Topic::AuthCurrent,
+            MetricId::AuthNextDays => Topic::AuthNext,
+            MetricId::SelfSignedMinDays | MetricId::CaIssuedMinDays if !organisation => {
+                Topic::CertificateFiles
+            }
+            _ => Topic::Overall,
+        }
+    }
+
+    /// Whether the metric's limits agree with the verdict in every run, by construction: the
+    /// judgement raises a finding at least as severe whenever the value breaches them. Only
+    /// such limits may go to a system that fixes a channel's limits when it first sees it
+    /// (PRTG): days left can sit below -w while all is well (a rotation on track), so its
+    /// limits would hold a channel in Warning that the verdict calls OK.
+    pub fn limits_hold_in_every_run(self) -> bool {
+        match self {
+            // auth.current.missing_on_servers is CRITICAL whenever a server lacks it.
+            MetricId::ServersMissingAuthCert => true,
+            // export.stale is a WARNING whenever the age passes --max-age, whose whole hours
+            // are the limit.
+            MetricId::ExportAgeHours => true,
+            _ => false,
+        }
+    }
+
     pub fn unit(self) -> MetricUnit {
         match self {
             MetricId::Certificates | MetricId::ServersMissingAuthCert => MetricUnit::Count,
@@ -93,12 +138,24 @@ pub struct Channel {
     pub id: u32,
 }
 
+/// Which number a metric is: renderers find metrics by this, never by their label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricKey {
+    Summary(MetricId),
+    /// Days left of one certificate (a file's, or one published in the metadata).
+    Certificate(Thumbprint),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metric {
+    #[serde(skip)]
+    pub key: MetricKey,
     /// Stable, sanitised perfdata label (`[A-Za-z0-9_]`).
     pub label: String,
     pub value: i64,
     pub unit: MetricUnit,
+    /// The thresholds the value was judged against in this run; absent where the judgement
+    /// overrode them (see [`super::judge`]), so that no reader alerts where the verdict does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Thresholds>,
     /// Set for summary metrics, which PRTG shows as channels.
@@ -109,6 +166,7 @@ pub struct Metric {
 impl Metric {
     pub fn summary(id: MetricId, value: i64, thresholds: Option<Thresholds>) -> Metric {
         Metric {
+            key: MetricKey::Summary(id),
             label: id.label().to_string(),
             value,
             unit: id.unit(),
@@ -120,14 +178,35 @@ impl Metric {
         }
     }
 
-    pub fn per_certificate(label: String, value: i64, thresholds: Thresholds) -> Metric {
+    pub fn per_certificate(
+        thumbprint: &Thumbprint,
+        label: String,
+        value: i64,
+        thresholds: Thresholds,
+    ) -> Metric {
         Metric {
+            key: MetricKey::Certificate(thumbprint.clone()),
             label: sanitise_label(&label),
             value,
             unit: MetricUnit::Days,
             thresholds: Some(thresholds),
             channel: None,
         }
+    }
+
+    pub fn id(&self) -> Option<MetricId> {
+        match self.key {
+            MetricKey::Summary(id) => Some(id),
+            MetricKey::Certificate(_) => None,
+        }
+    }
+
+    /// The limits a system that fixes them at first sight (PRTG) may apply: only those that
+    /// hold in every run ([`MetricId::limits_hold_in_every_run`]).
+    pub fn standing_limits(&self) -> Option<&Thresholds> {
+        self.id()
+            .filter(|id| id.limits_hold_in_every_run())
+            .and(self.thresholds.as_ref())
     }
 }
 
@@ -151,17 +230,7 @@ mod tests {
 
     #[test]
     fn channel_ids_and_names_are_unique() {
-        let all = [
-            MetricId::DaysLeft,
-            MetricId::AuthMinDays,
-            MetricId::SelfSignedMinDays,
-            MetricId::CaIssuedMinDays,
-            MetricId::Certificates,
-            MetricId::AuthCurrentDays,
-            MetricId::AuthNextDays,
-            MetricId::ServersMissingAuthCert,
-            MetricId::ExportAgeHours,
-        ];
+        let all = MetricId::ALL;
         let ids: std::collections::HashSet<_> = all.iter().map(|m| m.channel_id()).collect();
         let names: std::collections::HashSet<_> = all.iter().map(|m| m.channel_name()).collect();
         assert_eq!(ids.len(), all.len());

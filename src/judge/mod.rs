@@ -8,20 +8,26 @@ pub mod findings;
 pub mod freshness;
 pub mod metadata;
 pub mod metrics;
+pub mod outcome;
+pub mod report;
 pub mod stores;
 pub mod thresholds;
+pub mod topics;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use nagiosplugin::ServiceState;
-use serde::Serialize;
 
-pub use findings::{Finding, FindingCode, Severity};
-pub use metrics::{Channel, Metric, MetricId, MetricUnit};
+pub use findings::{Finding, FindingCode, Severity, Topic};
+pub use metrics::{Channel, Metric, MetricId, MetricKey, MetricUnit};
+pub use report::{CertificateReport, CertificateRole, Placement, Report};
 pub use thresholds::{Range, RangeError, Thresholds};
+pub use topics::TopicReport;
 
 pub use action::{Recommendation, RecommendedAction};
 
-use crate::model::{AuthConfig, CertificateKind, ExchangeState, Server, Sighting};
+use crate::model::{CertificateKind, ExchangeState};
+use outcome::Outcome;
+use thresholds::Breach;
 
 /// Everything the judgement depends on besides the state: thresholds and the instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,165 +76,49 @@ impl Policy {
     }
 }
 
-/// One certificate as the report shows it: its facts, where it was seen, and its verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CertificateReport {
-    pub thumbprint: crate::model::Thumbprint,
-    pub subject: String,
-    pub issuer: String,
-    pub serial: String,
-    #[serde(serialize_with = "serialize_instant")]
-    pub not_before: DateTime<Utc>,
-    #[serde(serialize_with = "serialize_instant")]
-    pub not_after: DateTime<Utc>,
-    pub days_left: i64,
-    pub seconds_left: i64,
-    pub self_signed: bool,
-    pub key_algorithm: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_bits: Option<u32>,
-    pub signature_algorithm: String,
-    pub kind: CertificateKind,
-    pub roles: Vec<&'static str>,
-    pub state: Severity,
-    pub sources: Vec<Sighting>,
-}
-
-/// The outcome of one check run; renderers turn it into bytes and decide nothing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    #[serde(rename = "status", serialize_with = "serialize_state")]
-    pub state: ServiceState,
-    pub summary: String,
-    #[serde(serialize_with = "serialize_instant")]
-    pub checked_at: DateTime<Utc>,
-    /// Worst first.
-    pub findings: Vec<Finding>,
-    /// Summary metrics first (the primary one first), then one per certificate.
-    pub metrics: Vec<Metric>,
-    pub certificates: Vec<CertificateReport>,
-    /// What Microsoft's logic (MEAC) would do; `None` without AuthConfig.
-    #[serde(serialize_with = "serialize_action")]
-    pub recommended_action: Option<Recommendation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recommendation: Option<Recommendation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_config: Option<AuthConfig>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub servers: Vec<Server>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hybrid_detected: Option<bool>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "serialize_optional_instant"
-    )]
-    pub collected_at: Option<DateTime<Utc>>,
-    /// True when the check could not judge at all (bad input, timeout, internal error): PRTG
-    /// outputs then print their error document instead of channels.
-    #[serde(skip)]
-    pub failed: bool,
-}
-
-impl Report {
-    /// A report for a run that could not judge anything: UNKNOWN with one reason.
-    pub fn failure(code: FindingCode, message: impl Into<String>, at: DateTime<Utc>) -> Report {
-        let message = one_line(&message.into());
-        Report {
-            state: ServiceState::Unknown,
-            summary: message.clone(),
-            checked_at: at,
-            findings: vec![Finding::new(Severity::Unknown, code, message)],
-            metrics: Vec::new(),
-            certificates: Vec::new(),
-            recommended_action: None,
-            recommendation: None,
-            auth_config: None,
-            servers: Vec::new(),
-            hybrid_detected: None,
-            collected_at: None,
-            failed: true,
-        }
-    }
-
-    pub fn exit_code(&self) -> i32 {
-        self.state.exit_code()
-    }
-}
-
 /// Judges the state: the organisation's Auth Certificate and stores when the inputs describe
 /// an organisation, and every loose certificate file by its own expiry.
 pub fn judge(state: &ExchangeState, policy: &Policy) -> Report {
-    let mut findings = Vec::new();
-    let mut metrics = Vec::new();
-    let mut ok_summary = None;
+    let organisation = state.is_organisation();
     let mut recommendation = None;
-    if state.is_organisation() {
-        let auth = auth::judge(state, policy);
-        findings.extend(auth.findings);
-        findings.extend(stores::judge(state, policy));
-        let freshness = freshness::judge(state, policy);
-        findings.extend(freshness.findings);
-        metrics.extend(auth.metrics);
-        metrics.extend(stores::metrics(state, policy));
-        metrics.extend(freshness.metric);
-        ok_summary = auth.ok_summary;
+    let mut outcome = Outcome::default();
+    if organisation {
+        outcome = auth::judge(state, policy)
+            .merged(stores::judge(state, policy))
+            .merged(freshness::judge(state, policy));
         recommendation = action::recommend(state, policy);
     }
     let loose = certificates::judge_loose(state, policy);
-    findings.extend(loose.findings);
     // The agentless inputs (--metadata, unreachable --metadata/--tls endpoints).
     let network = metadata::judge(state, policy);
-    findings.extend(network.findings);
-    if !state.is_organisation() {
-        // The primary days left is an Auth Certificate's when there is one: a published one
-        // beats loose self-signed or CA-issued certificates.
-        let loose_has_auth = loose
-            .summary_metrics
-            .iter()
-            .any(|m| m.label == MetricId::AuthMinDays.label());
-        let mut summary_metrics = loose.summary_metrics;
-        if let (false, Some(days_left)) = (loose_has_auth, network.days_left) {
-            summary_metrics.retain(|m| m.label != MetricId::DaysLeft.label());
-            summary_metrics.insert(0, days_left);
-        }
-        metrics.extend(summary_metrics);
+    let file_mode_summary = (!organisation).then(|| file_mode_metrics(&loose, &network));
+    outcome.findings.extend(loose.findings);
+    outcome.findings.extend(network.findings);
+    if let Some(metrics) = file_mode_summary {
+        outcome.metrics.extend(metrics);
         if state.certificates.is_empty() {
-            ok_summary = ok_summary.or(network.ok_summary);
+            outcome.ok_summary = outcome.ok_summary.or(network.ok_summary);
         }
     }
-    metrics.push(Metric::summary(
+    outcome.metrics.push(Metric::summary(
         MetricId::Certificates,
         state.certificates.len() as i64,
         None,
     ));
-    metrics.extend(loose.per_certificate_metrics);
-    metrics.extend(network.per_certificate_metrics);
-    if state.certificates.is_empty()
-        && !state.is_organisation()
-        && state.published.is_none()
-        && state.unreachable_endpoints.is_empty()
-    {
-        findings.push(Finding::new(
-            Severity::Unknown,
-            FindingCode::InputInvalid,
-            "the inputs hold no certificate to check",
-        ));
-    }
-    if ok_summary.is_none() && state.certificates.is_empty() && state.published.is_none() {
-        let count = state.unreachable_endpoints.len();
-        if count > 0 {
-            let plural = if count == 1 { "" } else { "s" };
-            ok_summary = Some(format!(
-                "{count} endpoint{plural} could not be reached (--unreachable-state)"
-            ));
-        }
-    }
+    let mut metrics = outcome.metrics;
+    metrics.extend(loose.certificate_metrics);
+    metrics.extend(network.certificate_metrics);
+    let mut findings = outcome.findings;
+    findings.extend(nothing_to_check(state));
+    let ok_summary = outcome
+        .ok_summary
+        .or_else(|| unreachable_only_summary(state));
     // Worst first; the sort is stable, so equal findings keep the order rules produced them.
     findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity.rank()));
     let certificates = certificates::reports(state, policy, &findings);
     let overall = overall_state(&findings);
     let summary = one_line(&summarise(overall, &findings, &certificates, ok_summary));
-    Report {
+    let mut report = Report {
         state: overall,
         summary,
         checked_at: policy.now,
@@ -241,7 +131,101 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> Report {
         servers: state.servers.clone(),
         hybrid_detected: state.hybrid_detected,
         collected_at: state.collected_at,
+        export_age: freshness::export_age(state, policy),
+        topics: Vec::new(),
         failed: false,
+    };
+    report.topics = topics::topics(&report, organisation);
+    keep_thresholds_that_agree(&mut report, organisation);
+    report
+}
+
+/// File mode: `days_left` and the per-kind minimums of the files; the primary days left is an
+/// Auth Certificate's when there is one, and a published one beats loose self-signed or
+/// CA-issued certificates.
+fn file_mode_metrics(loose: &Outcome, network: &Outcome) -> Vec<Metric> {
+    let loose_has_auth = loose
+        .metrics
+        .iter()
+        .any(|m| m.id() == Some(MetricId::AuthMinDays));
+    let mut metrics = loose.metrics.clone();
+    let published_days_left = network
+        .metrics
+        .iter()
+        .find(|m| m.id() == Some(MetricId::DaysLeft));
+    if let (false, Some(days_left)) = (loose_has_auth, published_days_left) {
+        metrics.retain(|m| m.id() != Some(MetricId::DaysLeft));
+        metrics.insert(0, days_left.clone());
+    }
+    metrics
+}
+
+fn nothing_to_check(state: &ExchangeState) -> Option<Finding> {
+    let nothing = state.certificates.is_empty()
+        && !state.is_organisation()
+        && state.published.is_none()
+        && state.unreachable_endpoints.is_empty();
+    nothing.then(|| {
+        Finding::new(
+            Severity::Unknown,
+            FindingCode::InputInvalid,
+            "the inputs hold no certificate to check",
+        )
+    })
+}
+
+/// The first line of a run whose only inputs were endpoints that could not be reached.
+fn unreachable_only_summary(state: &ExchangeState) -> Option<String> {
+    let count = state.unreachable_endpoints.len();
+    if count == 0 || !state.certificates.is_empty() || state.published.is_some() {
+        return None;
+    }
+    let plural = if count == 1 { "" } else { "s" };
+    Some(format!(
+        "{count} endpoint{plural} could not be reached (--unreachable-state)"
+    ))
+}
+
+/// A metric keeps its thresholds only where they alert no more than the judgement does about
+/// what it measures (its topic's state; a certificate's own state), so that no system reading
+/// them shows a state the check did not compute: e.g. the current certificate's days left
+/// below -w while a staged rotation takes over in time, which the judgement calls OK.
+fn keep_thresholds_that_agree(report: &mut Report, organisation: bool) {
+    let topic_state = |topic: Topic| {
+        report
+            .topics
+            .iter()
+            .find(|t| t.topic() == topic && t.server().is_none())
+            .map_or(report.state, TopicReport::state)
+    };
+    let judged: Vec<ServiceState> = report
+        .metrics
+        .iter()
+        .map(|metric| match &metric.key {
+            MetricKey::Summary(id) => topic_state(id.topic(organisation)),
+            MetricKey::Certificate(thumbprint) => report
+                .certificates
+                .iter()
+                .find(|c| &c.thumbprint == thumbprint)
+                .map_or(report.state, |c| c.state.service_state()),
+        })
+        .collect();
+    for (metric, judged) in report.metrics.iter_mut().zip(judged) {
+        let alerts = metric
+            .thresholds
+            .as_ref()
+            .map(|t| breach_state(t.evaluate(metric.value as f64)));
+        if alerts.is_some_and(|alerts| alerts > judged) {
+            metric.thresholds = None;
+        }
+    }
+}
+
+fn breach_state(breach: Breach) -> ServiceState {
+    match breach {
+        Breach::Critical => ServiceState::Critical,
+        Breach::Warning => ServiceState::Warning,
+        Breach::None => ServiceState::Ok,
     }
 }
 
@@ -250,12 +234,7 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> Report {
 pub fn overall_state<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> ServiceState {
     findings
         .into_iter()
-        .map(|finding| match finding.severity {
-            Severity::Ok | Severity::Info => ServiceState::Ok,
-            Severity::Warning => ServiceState::Warning,
-            Severity::Critical => ServiceState::Critical,
-            Severity::Unknown => ServiceState::Unknown,
-        })
+        .map(|finding| finding.severity.service_state())
         .max()
         .unwrap_or(ServiceState::Ok)
 }
@@ -268,7 +247,6 @@ fn summarise(
     certificates: &[CertificateReport],
     ok_summary: Option<String>,
 ) -> String {
-    const SHOWN: usize = 3;
     if state == ServiceState::Ok {
         if let Some(summary) = ok_summary {
             return summary;
@@ -291,17 +269,24 @@ fn summarise(
             nearest.not_after.format("%Y-%m-%d")
         );
     }
-    let worst_rank = findings.first().map(|f| f.severity.rank()).unwrap_or(0);
-    let worst: Vec<&str> = findings
+    let findings: Vec<&Finding> = findings.iter().collect();
+    worst_messages(&findings).unwrap_or_default()
+}
+
+/// The messages of the worst findings (findings are worst first), a few of them.
+pub(crate) fn worst_messages(findings: &[&Finding]) -> Option<String> {
+    const SHOWN: usize = 3;
+    let worst = findings.first()?.severity.rank();
+    let messages: Vec<&str> = findings
         .iter()
-        .filter(|f| f.severity.rank() == worst_rank)
+        .filter(|f| f.severity.rank() == worst)
         .map(|f| f.message.as_str())
         .collect();
-    let mut summary = worst[..worst.len().min(SHOWN)].join("; ");
-    if worst.len() > SHOWN {
-        summary.push_str(&format!(" (and {} more)", worst.len() - SHOWN));
+    let mut summary = messages[..messages.len().min(SHOWN)].join("; ");
+    if messages.len() > SHOWN {
+        summary.push_str(&format!(" (and {} more)", messages.len() - SHOWN));
     }
-    summary
+    Some(summary)
 }
 
 /// "expires in 12 days", "expires in less than a day", "expired 1 day ago": whole days as an
@@ -360,40 +345,6 @@ pub fn one_line(text: &str) -> String {
             }
         })
         .collect()
-}
-
-fn serialize_instant<S: serde::Serializer>(
-    instant: &DateTime<Utc>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&instant.to_rfc3339_opts(SecondsFormat::Secs, true))
-}
-
-fn serialize_optional_instant<S: serde::Serializer>(
-    instant: &Option<DateTime<Utc>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match instant {
-        Some(instant) => serialize_instant(instant, serializer),
-        None => serializer.serialize_none(),
-    }
-}
-
-fn serialize_action<S: serde::Serializer>(
-    recommendation: &Option<Recommendation>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match recommendation {
-        Some(recommendation) => serializer.serialize_str(recommendation.action.as_str()),
-        None => serializer.serialize_none(),
-    }
-}
-
-fn serialize_state<S: serde::Serializer>(
-    state: &ServiceState,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&state.to_string())
 }
 
 #[cfg(test)]

@@ -127,7 +127,10 @@ fn healthy_organisation_is_ok_with_nothing_to_do() {
         "{}",
         report.summary
     );
-    assert_eq!(report.certificates[0].roles, vec!["auth", "auth_current"]);
+    assert_eq!(
+        report.certificates[0].roles,
+        vec![CertificateRole::Auth, CertificateRole::AuthCurrent]
+    );
 }
 
 #[test]

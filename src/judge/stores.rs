@@ -2,6 +2,7 @@
 //! than AuthConfig's, per server, with the services it is bound to there.
 
 use super::certificates::{ExpiryCodes, auth_roles, expiry_findings};
+use super::outcome::Outcome;
 use super::{Finding, FindingCode, Metric, MetricId, Policy, Severity};
 use crate::model::{CertificateKind, ExchangeState, Inventory};
 
@@ -21,13 +22,17 @@ const CA_ISSUED: ExpiryCodes = ExpiryCodes {
 
 /// Servers are judged on all cores from a few dozen up: a large organisation's stores hold
 /// thousands of certificates, each with its own findings.
-pub fn judge(state: &ExchangeState, policy: &Policy) -> Vec<Finding> {
-    crate::parallel::map_in_order(&state.servers, PARALLEL_FROM_SERVERS, |server| {
+pub fn judge(state: &ExchangeState, policy: &Policy) -> Outcome {
+    let findings = crate::parallel::map_in_order(&state.servers, PARALLEL_FROM_SERVERS, |server| {
         server_findings(state, policy, server)
     })
     .into_iter()
     .flatten()
-    .collect()
+    .collect();
+    Outcome {
+        metrics: metrics(state, policy),
+        ..Outcome::of_findings(findings)
+    }
 }
 
 const PARALLEL_FROM_SERVERS: usize = 32;
@@ -40,25 +45,27 @@ fn server_findings(
     let mut findings = Vec::new();
     match &server.inventory {
         Inventory::Unreachable { reason } => {
-            let mut finding = Finding::new(
-                policy.unreachable_severity,
-                FindingCode::ServersUnreachable,
-                format!("server {} could not be queried: {reason}", server.name),
+            findings.push(
+                Finding::new(
+                    policy.unreachable_severity,
+                    FindingCode::ServersUnreachable,
+                    format!("server {} could not be queried: {reason}", server.name),
+                )
+                .on_server(&server.name),
             );
-            finding.server = Some(server.name.clone());
-            findings.push(finding);
         }
         Inventory::NotCollected if server.requires_auth_certificate => {
-            let mut finding = Finding::new(
-                Severity::Info,
-                FindingCode::ServersNotCollected,
-                format!(
-                    "server {} has no certificate export: its Auth Certificate was not checked",
-                    server.name
-                ),
+            findings.push(
+                Finding::new(
+                    Severity::Info,
+                    FindingCode::ServersNotCollected,
+                    format!(
+                        "server {} has no certificate export: its Auth Certificate was not checked",
+                        server.name
+                    ),
+                )
+                .on_server(&server.name),
             );
-            finding.server = Some(server.name.clone());
-            findings.push(finding);
         }
         Inventory::NotCollected => {}
         Inventory::Known { .. } => {
@@ -102,7 +109,7 @@ fn unreferenced(entry: &crate::model::CertificateEntry, server: &str, policy: &P
     } else {
         format!("{days} days left")
     };
-    let mut finding = Finding::new(
+    Finding::new(
         Severity::Info,
         FindingCode::AuthUnreferenced,
         format!(
@@ -110,14 +117,13 @@ fn unreferenced(entry: &crate::model::CertificateEntry, server: &str, policy: &P
             certificate.thumbprint.short()
         ),
     )
-    .about(&certificate.thumbprint);
-    finding.server = Some(server.to_string());
-    finding
+    .about(&certificate.thumbprint)
+    .on_server(server)
 }
 
 /// `selfsigned_min_days`: the fewest days left among the self-signed server certificates in use
 /// (expired ones bound to nothing are leftovers, not a countdown).
-pub fn metrics(state: &ExchangeState, policy: &Policy) -> Vec<Metric> {
+fn metrics(state: &ExchangeState, policy: &Policy) -> Vec<Metric> {
     // Per server on all cores, like the findings: 500 stores are 10,000 lookups.
     let minimum_per_server =
         crate::parallel::map_in_order(&state.servers, PARALLEL_FROM_SERVERS, |server| {

@@ -20,8 +20,8 @@
 //! - `Exchange certificates`: the loose certificate files that are not Auth certificates (in
 //!   organisation mode: every loose certificate file).
 //!
-//! A service's state is the worst of its findings, as the judgement combines them; nothing is
-//! judged here. Thresholds: with a fixed state (0-3) Checkmk applies no levels (it reads
+//! Services are the report's topics ([`crate::judge::TopicReport`]): which findings and metrics
+//! each shows, its state and its first line all come from the judgement; nothing is judged here. Thresholds: with a fixed state (0-3) Checkmk applies no levels (it reads
 //! `WARN_LOWER:WARN_UPPER` levels only for the computed state `P`, which we do not use because
 //! the judgement decides). The warn/crit fields are therefore informational, and only written
 //! where a Monitoring Plugins range is a plain upper bound (`~:26` -> `26`; `0` on a count),
@@ -32,40 +32,13 @@ use std::fmt::Write;
 
 use nagiosplugin::ServiceState;
 
-use crate::judge::{
-    CertificateReport, Finding, FindingCode, Metric, MetricUnit, Range, Report, one_line,
-    overall_state,
-};
-use crate::model::CertificateKind;
+use crate::judge::{Metric, MetricUnit, Range, Report, Topic, TopicReport, one_line};
 
 pub const SERVICE_STATE: &str = "Exchange auth state";
 pub const SERVICE_CURRENT: &str = "Exchange Auth certificate current";
 pub const SERVICE_NEXT: &str = "Exchange Auth certificate next";
 pub const SERVICE_SERVER_PREFIX: &str = "Exchange self-signed certificates";
 pub const SERVICE_CERTIFICATES: &str = "Exchange certificates";
-
-/// How many finding messages the first line of a service shows.
-const SHOWN: usize = 3;
-
-/// Which service a finding belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Home {
-    State,
-    Current,
-    Next,
-    Server(String),
-    Certificates,
-}
-
-struct Service {
-    name: String,
-    home: Home,
-    metrics: Vec<String>,
-    /// Used when the service has no finding at all.
-    fallback: String,
-    /// The overall service takes the report's state rather than its own findings'.
-    state: Option<ServiceState>,
-}
 
 pub fn render(report: &Report) -> String {
     if report.failed {
@@ -76,282 +49,60 @@ pub fn render(report: &Report) -> String {
             text(&report.summary)
         );
     }
-    let organisation = report.auth_config.is_some() || !report.servers.is_empty();
-    let metric = |label: &str| report.metrics.iter().find(|m| m.label == label);
-    let metrics = |labels: &[&str]| -> Vec<String> {
-        labels
-            .iter()
-            .filter_map(|label| metric(label))
-            .map(checkmk_metric)
-            .collect()
-    };
-
-    let mut services = vec![Service {
-        name: SERVICE_STATE.into(),
-        home: Home::State,
-        metrics: if organisation {
-            metrics(&[
-                "days_left",
-                "certificates",
-                "export_age_hours",
-                "selfsigned_min_days",
-            ])
-        } else {
-            metrics(&["days_left", "certificates"])
-        },
-        fallback: one_line(&report.summary),
-        state: Some(report.state),
-    }];
-    let loose_auth = report
-        .certificates
-        .iter()
-        .any(|c| c.kind == CertificateKind::Auth && is_loose(c));
-    if organisation || loose_auth {
-        services.push(Service {
-            name: SERVICE_CURRENT.into(),
-            home: Home::Current,
-            metrics: if organisation {
-                metrics(&["auth_current_days", "servers_missing_auth_cert"])
-            } else {
-                metrics(&["auth_min_days"])
-            },
-            fallback: current_fallback(report),
-            state: None,
-        });
-    }
-    // Known: given and readable, with a current thumbprint (else the check reports
-    // `auth.config.missing`, on the overall and the current service).
-    let auth_config_known = report.auth_config.is_some()
-        && !report
-            .findings
-            .iter()
-            .any(|f| f.code == FindingCode::AuthConfigMissing);
-    if auth_config_known {
-        services.push(Service {
-            name: SERVICE_NEXT.into(),
-            home: Home::Next,
-            metrics: metrics(&["auth_next_days"]),
-            fallback: next_fallback(report),
-            state: None,
-        });
-    }
-    for server in &report.servers {
-        services.push(Service {
-            name: format!("{SERVICE_SERVER_PREFIX} {}", service_part(&server.name)),
-            home: Home::Server(server.name.clone()),
-            metrics: Vec::new(),
-            fallback: server_fallback(report, &server.name),
-            state: None,
-        });
-    }
-    let loose_other = report
-        .certificates
-        .iter()
-        .any(|c| is_loose(c) && (organisation || c.kind != CertificateKind::Auth));
-    if loose_other {
-        services.push(Service {
-            name: SERVICE_CERTIFICATES.into(),
-            home: Home::Certificates,
-            metrics: if organisation {
-                Vec::new()
-            } else {
-                metrics(&["selfsigned_min_days", "ca_issued_min_days"])
-            },
-            fallback: "no certificate file to check".into(),
-            state: None,
-        });
-    }
-
     let mut out = String::new();
-    for service in &services {
-        let findings: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|finding| belongs_to(finding, &service.home, report, organisation))
-            .collect();
-        let state = service
-            .state
-            .unwrap_or_else(|| overall_state(findings.iter().copied()));
-        let metrics = if service.metrics.is_empty() {
-            "-".to_string()
-        } else {
-            service.metrics.join("|")
-        };
-        let summary = if service.home == Home::State {
-            // The overall service: the report's own summary; its details list what no other
-            // service shows.
-            one_line(&report.summary)
-        } else {
-            summarise(&findings).unwrap_or_else(|| service.fallback.clone())
-        };
-        let mut line = format!(
-            "{} {} {metrics} {}",
-            state.exit_code(),
-            quote(&service.name),
-            text(&summary)
-        );
-        let details: Vec<String> = findings
-            .iter()
-            .map(|f| format!("{}: {}", f.severity.label(), text(&f.message)))
-            .collect();
-        let summary_covers_all = findings.len() == 1 && service.home != Home::State;
-        if !details.is_empty() && !summary_covers_all {
-            for detail in details {
-                line.push_str("\\n");
-                line.push_str(&detail);
-            }
-        }
-        let _ = writeln!(out, "{line}");
+    for topic in &report.topics {
+        let _ = writeln!(out, "{}", service_line(report, topic));
     }
     out
 }
 
-/// Whether `finding` shows on the service `home`. Every finding has one home; a missing
-/// AuthConfig also shows on the current certificate's service, and a server that could not be
-/// read (or was not collected) also on that server's service.
-fn belongs_to(finding: &Finding, home: &Home, report: &Report, organisation: bool) -> bool {
-    let primary = home_of(finding, report, organisation);
-    if &primary == home {
-        return true;
+fn service_name(topic: &TopicReport) -> String {
+    match topic.topic() {
+        Topic::Overall => SERVICE_STATE.into(),
+        Topic::AuthCurrent => SERVICE_CURRENT.into(),
+        Topic::AuthNext => SERVICE_NEXT.into(),
+        Topic::ServerStore => format!(
+            "{SERVICE_SERVER_PREFIX} {}",
+            service_part(topic.server().unwrap_or_default())
+        ),
+        Topic::CertificateFiles => SERVICE_CERTIFICATES.into(),
     }
-    match (finding.code, home) {
-        (FindingCode::AuthConfigMissing, Home::Current) => true,
-        (FindingCode::ServersUnreachable | FindingCode::ServersNotCollected, Home::Server(s)) => {
-            finding.server.as_deref() == Some(s.as_str())
+}
+
+/// `<state> "<service>" <metrics> <summary>`, then the findings as long output after a
+/// literal `\n` (left out where the summary is the one finding).
+fn service_line(report: &Report, topic: &TopicReport) -> String {
+    let metrics: Vec<String> = topic
+        .metrics()
+        .iter()
+        .filter_map(|&id| report.metric(id))
+        .map(checkmk_metric)
+        .collect();
+    let metrics = if metrics.is_empty() {
+        "-".to_string()
+    } else {
+        metrics.join("|")
+    };
+    let mut line = format!(
+        "{} {} {metrics} {}",
+        topic.state().exit_code(),
+        quote(&service_name(topic)),
+        text(topic.summary())
+    );
+    let summary_is_the_finding =
+        topic.finding_indexes().len() == 1 && topic.topic() != Topic::Overall;
+    if !summary_is_the_finding {
+        for finding in report.findings_of(topic) {
+            line.push_str("\\n");
+            let _ = write!(
+                line,
+                "{}: {}",
+                finding.severity.label(),
+                text(&finding.message)
+            );
         }
-        _ => false,
     }
-}
-
-/// A finding's service, by its code's prefix and the server it concerns.
-fn home_of(finding: &Finding, report: &Report, organisation: bool) -> Home {
-    let code = finding.code.as_str();
-    let server = finding.server.clone();
-    if code.starts_with("auth.current.") || code.starts_with("auth.previous.") {
-        return Home::Current;
-    }
-    if code.starts_with("auth.next.") {
-        return Home::Next;
-    }
-    if code.starts_with("selfsigned.") || finding.code == FindingCode::AuthUnreferenced {
-        return match server {
-            Some(server) if report.servers.iter().any(|s| s.name == server) => Home::Server(server),
-            _ => Home::State,
-        };
-    }
-    if code.starts_with("cert.") && server.is_none() {
-        let kind = finding.thumbprint.as_ref().and_then(|thumbprint| {
-            report
-                .certificates
-                .iter()
-                .find(|c| &c.thumbprint == thumbprint)
-                .map(|c| c.kind)
-        });
-        return match kind {
-            Some(CertificateKind::Auth) if !organisation => Home::Current,
-            Some(_) => Home::Certificates,
-            None => Home::State,
-        };
-    }
-    Home::State
-}
-
-/// A certificate from a file: seen in no server's store and given no AuthConfig role.
-fn is_loose(certificate: &CertificateReport) -> bool {
-    certificate.sources.iter().all(|s| s.server.is_none())
-        && !certificate
-            .roles
-            .iter()
-            .any(|r| matches!(*r, "auth_current" | "auth_next" | "auth_previous"))
-}
-
-/// The messages of the worst findings (findings are already worst first).
-fn summarise(findings: &[&Finding]) -> Option<String> {
-    let worst = findings.first()?.severity.rank();
-    let messages: Vec<&str> = findings
-        .iter()
-        .filter(|f| f.severity.rank() == worst)
-        .map(|f| f.message.as_str())
-        .collect();
-    let mut summary = messages[..messages.len().min(SHOWN)].join("; ");
-    if messages.len() > SHOWN {
-        summary.push_str(&format!(" (and {} more)", messages.len() - SHOWN));
-    }
-    Some(summary)
-}
-
-fn find<'a>(
-    report: &'a Report,
-    thumbprint: &crate::model::Thumbprint,
-) -> Option<&'a CertificateReport> {
-    report
-        .certificates
-        .iter()
-        .find(|c| &c.thumbprint == thumbprint)
-}
-
-fn describe(certificate: &CertificateReport) -> String {
-    format!(
-        "{} ({}) {} days left (until {})",
-        certificate.thumbprint.short(),
-        certificate.subject,
-        certificate.days_left,
-        certificate.not_after.format("%Y-%m-%d %H:%M UTC")
-    )
-}
-
-fn current_fallback(report: &Report) -> String {
-    let current = report
-        .auth_config
-        .as_ref()
-        .and_then(|config| config.current.as_ref());
-    match current {
-        Some(thumbprint) => match find(report, thumbprint) {
-            Some(certificate) => format!("current Auth Certificate {}", describe(certificate)),
-            None => format!("current Auth Certificate {}", thumbprint.short()),
-        },
-        None => "no current Auth Certificate".into(),
-    }
-}
-
-fn next_fallback(report: &Report) -> String {
-    let Some(config) = &report.auth_config else {
-        return "AuthConfig unknown".into();
-    };
-    let Some(next) = &config.next else {
-        return "no next Auth Certificate staged".into();
-    };
-    let effective = config
-        .next_effective
-        .map(|d| format!(", effective {}", d.format("%Y-%m-%d %H:%M UTC")))
-        .unwrap_or_default();
-    match find(report, next) {
-        Some(certificate) => format!("next Auth Certificate {}{effective}", describe(certificate)),
-        None => format!("next Auth Certificate {}{effective}", next.short()),
-    }
-}
-
-fn server_fallback(report: &Report, server: &str) -> String {
-    let on_server: Vec<&CertificateReport> = report
-        .certificates
-        .iter()
-        .filter(|c| c.kind == CertificateKind::SelfSigned)
-        .filter(|c| {
-            c.sources
-                .iter()
-                .any(|s| s.server.as_deref() == Some(server))
-        })
-        .collect();
-    if on_server.is_empty() {
-        return format!("server {server}: no self-signed certificate in its store");
-    }
-    let plural = if on_server.len() == 1 { "" } else { "s" };
-    let list: Vec<String> = on_server.iter().map(|c| describe(c)).collect();
-    format!(
-        "server {server}: {} self-signed certificate{plural}: {}",
-        on_server.len(),
-        list.join(", ")
-    )
+    line
 }
 
 /// `name=value;warn;crit;min;max`, thresholds only where they are plain upper bounds.

@@ -19,13 +19,21 @@ pub fn render(report: &Report, options: RenderOptions) -> String {
         out.push_str(&perfdata.join(" "));
     }
     out.push('\n');
+    // The summary keeps thumbprints short; each line names the whole one, which is what
+    // Get-ExchangeCertificate -Thumbprint needs.
     for finding in &report.findings {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{}: {}",
             finding.severity.label(),
             one_line(&finding.message)
         );
+        match &finding.thumbprint {
+            Some(thumbprint) => {
+                let _ = writeln!(out, " [thumbprint {thumbprint}]");
+            }
+            None => out.push('\n'),
+        }
     }
     if options.verbosity > 0 {
         for certificate in &report.certificates {
@@ -33,6 +41,7 @@ pub fn render(report: &Report, options: RenderOptions) -> String {
                 Some(bits) => format!("{} {bits}", certificate.key_algorithm),
                 None => certificate.key_algorithm.clone(),
             };
+            let roles: Vec<&str> = certificate.roles.iter().map(|r| r.as_str()).collect();
             let sources: Vec<String> = certificate
                 .sources
                 .iter()
@@ -53,7 +62,7 @@ pub fn render(report: &Report, options: RenderOptions) -> String {
                 certificate.self_signed,
                 key,
                 certificate.signature_algorithm,
-                certificate.roles.join(","),
+                roles.join(","),
                 sources.join(", "),
             );
             let _ = writeln!(out, "  {}", one_line(&line));

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::judge::{CertificateReport, Report, Severity, one_line};
+use crate::judge::{CertificateReport, MetricId, Report, Severity, one_line};
 
 pub const PREFIX: &str = "exchange_authcert";
 
@@ -72,19 +72,15 @@ pub fn render(report: &Report) -> String {
             "State of the certificate on this server (worst finding about it): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
         );
         for certificate in &report.certificates {
-            for server in servers_of(certificate) {
-                let labels = labels(certificate, server);
+            for placement in &certificate.placements {
+                let labels = labels(certificate, placement.server.as_deref());
                 expiry = expiry.sample(labels.clone(), certificate.not_after.timestamp());
                 remaining = remaining.sample(labels.clone(), certificate.seconds_left);
-                state = state.sample(labels, certificate_state(report, certificate, server));
+                state = state.sample(labels, state_value(placement.state));
             }
         }
         families.extend([expiry, remaining, state]);
-        if let Some(metric) = report
-            .metrics
-            .iter()
-            .find(|m| m.label == "servers_missing_auth_cert")
-        {
+        if let Some(metric) = report.metric(MetricId::ServersMissingAuthCert) {
             families.push(
                 Family::new(
                     "servers_missing_auth_cert",
@@ -93,9 +89,8 @@ pub fn render(report: &Report) -> String {
                 .sample(Vec::new(), metric.value),
             );
         }
-        if let Some(collected_at) = report.collected_at {
-            // As the judgement measures it: a state from the future is simply fresh.
-            let age = (report.checked_at - collected_at).num_seconds().max(0);
+        if let Some(age) = report.export_age {
+            let age = age.num_seconds();
             families.push(
                 Family::new(
                     "export_age_seconds",
@@ -150,66 +145,14 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// The servers whose stores hold the certificate, or one empty server for a certificate file.
-fn servers_of(certificate: &CertificateReport) -> Vec<Option<&str>> {
-    let mut servers: Vec<Option<&str>> = Vec::new();
-    for sighting in &certificate.sources {
-        let server = sighting.server.as_deref();
-        if !servers.contains(&server) {
-            servers.push(server);
-        }
-    }
-    if servers.len() > 1 {
-        // A certificate in a store and also given as a file: the stores tell more.
-        servers.retain(Option::is_some);
-    }
-    if servers.is_empty() {
-        servers.push(None);
-    }
-    servers
-}
-
 fn labels(certificate: &CertificateReport, server: Option<&str>) -> Labels {
     vec![
         ("thumbprint", certificate.thumbprint.to_string()),
-        ("role", role(certificate).to_string()),
+        ("role", certificate.primary_role().as_str().to_string()),
         ("server", server.unwrap_or("").to_string()),
         ("subject", certificate.subject.clone()),
         ("kind", certificate.kind.as_str().to_string()),
     ]
-}
-
-/// The most specific role: AuthConfig's roles first, then internal transport, then the kind.
-fn role(certificate: &CertificateReport) -> &'static str {
-    for role in [
-        "auth_current",
-        "auth_next",
-        "auth_previous",
-        "internal_transport",
-    ] {
-        if certificate.roles.contains(&role) {
-            return role;
-        }
-    }
-    certificate.kind.as_str()
-}
-
-/// The worst finding about this certificate that concerns this server or no server in
-/// particular (the report's own per-certificate state, narrowed to the server).
-fn certificate_state(
-    report: &Report,
-    certificate: &CertificateReport,
-    server: Option<&str>,
-) -> i32 {
-    report
-        .findings
-        .iter()
-        .filter(|f| f.thumbprint.as_ref() == Some(&certificate.thumbprint))
-        .filter(|f| f.server.is_none() || f.server.as_deref() == server)
-        .map(|f| f.severity)
-        .max_by_key(|severity| severity.rank())
-        .map(state_value)
-        .unwrap_or(0)
 }
 
 fn state_value(severity: Severity) -> i32 {

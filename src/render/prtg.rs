@@ -51,9 +51,10 @@ pub fn channels(report: &Report) -> Vec<PrtgChannel> {
         .iter()
         .filter_map(|metric| {
             let channel = metric.channel?;
+            // PRTG keeps the limits it saw when it created the channel: only limits that hold
+            // in every run go there.
             let limits = metric
-                .thresholds
-                .as_ref()
+                .standing_limits()
                 .map(|t| limits(&t.warning, &t.critical))
                 .unwrap_or_default();
             Some(PrtgChannel {
