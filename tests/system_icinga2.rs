@@ -336,7 +336,8 @@ const EXPECTED: &[Expected] = &[
         service: "exchange-authcert",
         state: 0,
         output_starts: "EXCHANGE AUTHCERT OK - Auth Certificate 1BB4E003",
-        perfdata: &["days_left=40;60:;30:;;", "auth_current_days=40;60:;30:;;"],
+        // A rotation on track: OK with 40 days left, so no -w 60 in the perfdata either.
+        perfdata: &["days_left=40;;;;", "auth_current_days=40;;;;"],
     },
     Expected {
         service: "exchange-authcert-file ok",
