@@ -28,7 +28,7 @@ use common::{
 // Helpers
 // =============================================================================================
 
-/// Whole days from `from` to `to`, rounded down: the README's days left.
+/// Whole days from `from` to `to`, rounded down: GUIDE.md's days left.
 fn days_between(from: OffsetDateTime, to: OffsetDateTime) -> i64 {
     (to - from).whole_seconds().div_euclid(86_400)
 }

@@ -8,7 +8,7 @@
 //!    `Export-Clixml`, 5.1 `ConvertTo-Json`, 7 `ConvertTo-Json` and as a bundle: the same
 //!    scenario must give the same findings whatever way it was saved.
 //! 3. Multi-server organisations, `SERVER=FILE` naming, inputs that cannot be combined.
-//! 4. The MEAC parity table of the README, one row per test.
+//! 4. The MEAC parity table of GUIDE.md, one row per test.
 //!
 //! Every expected value is derived from the dates the certificates were made with (or, for the
 //! fixtures, read from their DER), never copied from the check's output.
@@ -35,7 +35,7 @@ use common::{
 // Shared helpers
 // =============================================================================================
 
-/// Whole days from `from` to `to`, rounded down (negative once `to` has passed): the README's
+/// Whole days from `from` to `to`, rounded down (negative once `to` has passed): GUIDE.md's
 /// definition of days left.
 fn days_between(from: OffsetDateTime, to: OffsetDateTime) -> i64 {
     (to - from).whole_seconds().div_euclid(86_400)
@@ -2457,10 +2457,10 @@ fn expired_certificate_with_unknown_services_is_critical() {
 }
 
 // =============================================================================================
-// 4. Parity with Microsoft's monitor (MEAC): one row per row of the README table
+// 4. Parity with Microsoft's monitor (MEAC): one row per row of GUIDE.md's table
 // =============================================================================================
 
-/// The README's parity rows, each as one or more organisations (through the bundle and, when
+/// GUIDE.md's parity rows, each as one or more organisations (through the bundle and, when
 /// the state can be exported, through every export format), with the findings and the
 /// `recommended_action` the check must give.
 fn parity_rows() -> Vec<(&'static str, Scenario)> {
@@ -2678,19 +2678,19 @@ fn parity_rows() -> Vec<(&'static str, Scenario)> {
 #[test]
 fn meac_parity_table() {
     let rows = parity_rows();
-    // Every README row is covered (14 rows; some with more than one organisation).
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let section = readme
+    // Every row of GUIDE.md's table is covered (14 rows; some with more than one organisation).
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/GUIDE.md"))
+        .expect("GUIDE.md");
+    let section = guide
         .split("## Parity with Microsoft's monitor (MEAC)")
         .nth(1)
-        .expect("the README has a parity section");
+        .expect("GUIDE.md has a parity section");
     let section = section.split("\n## ").next().unwrap();
-    let readme_rows: Vec<&str> = section
+    let guide_rows: Vec<&str> = section
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario") && !l.starts_with("| ---"))
         .collect();
-    assert_eq!(readme_rows.len(), 14, "{readme_rows:#?}");
+    assert_eq!(guide_rows.len(), 14, "{guide_rows:#?}");
     let covered: std::collections::BTreeSet<&str> = rows
         .iter()
         .map(|(name, _)| name.split(" (").next().unwrap())
