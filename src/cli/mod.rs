@@ -244,6 +244,11 @@ pub struct ThresholdArgs {
     /// endpoint that could not be reached.
     #[arg(long, value_enum, default_value = "unknown", value_name = "STATE")]
     pub unreachable_state: StateOption,
+
+    /// Alert on certificates in the stores that are bound to no service (neither the Auth nor
+    /// the internal transport certificate) as on any other; by default they are information.
+    #[arg(long)]
+    pub alert_unbound: bool,
 }
 
 /// A service state an admin can choose for a condition.
@@ -313,6 +318,7 @@ impl ThresholdArgs {
             publish_grace: hours(&self.publish_grace, "--publish-grace")?,
             max_age: (max_age > chrono::Duration::zero()).then_some(max_age),
             unreachable_severity: self.unreachable_state.severity(),
+            alert_unbound: self.alert_unbound,
         })
     }
 }

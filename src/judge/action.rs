@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::Policy;
-use super::auth::{meac_days, servers_lacking};
-use crate::model::ExchangeState;
+use super::auth::{meac_days_in_stores, servers_lacking};
+use crate::model::{ExchangeState, Thumbprint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,80 +45,145 @@ pub struct Recommendation {
     pub unreachable_servers: Vec<String>,
 }
 
-/// `None` when there is no usable AuthConfig (nothing to decide from).
+/// What the recommendation rules read.
+struct Facts {
+    /// MEAC's days left of the current and next certificate, as the stores show them.
+    current: i64,
+    next: i64,
+    /// Required servers whose store lacks the current certificate.
+    lacking_current: Vec<String>,
+    /// Required servers whose store lacks the next certificate; empty when the next one has
+    /// expired (nothing would be imported) or is in no store.
+    lacking_next: Vec<String>,
+}
+
+type Rule = fn(&Facts, &Policy) -> Option<(RecommendedAction, String, Vec<String>)>;
+
+/// `None` when there is no usable AuthConfig (nothing to decide from). Otherwise the first of
+/// MEAC's scenarios that applies, in MEAC's order (Get-ExchangeAuthCertificateStatus.ps1).
 pub fn recommend(state: &ExchangeState, policy: &Policy) -> Option<Recommendation> {
     let config = state.auth_config.as_ref().filter(|c| c.error.is_none())?;
-    let current_entry = config.current.as_ref().and_then(|t| state.certificate(t));
-    let next_entry = config.next.as_ref().and_then(|t| state.certificate(t));
-    let current = meac_days(current_entry, policy);
-    let next = meac_days(next_entry, policy);
-    let lacking_current = config
-        .current
-        .as_ref()
-        .map(|t| servers_lacking(state, t))
-        .unwrap_or_default();
-    let lacking_next = config
-        .next
-        .as_ref()
-        .filter(|_| next_entry.is_some())
-        .map(|t| servers_lacking(state, t))
-        .unwrap_or_default();
-    let unreachable_servers: Vec<String> = state
+    let days = |t: &Option<Thumbprint>| {
+        t.as_ref()
+            .map_or(-1, |t| meac_days_in_stores(state, t, policy))
+    };
+    let lacking = |t: &Option<Thumbprint>| {
+        t.as_ref()
+            .map(|t| servers_lacking(state, t))
+            .unwrap_or_default()
+    };
+    let next = days(&config.next);
+    let facts = Facts {
+        current: days(&config.current),
+        next,
+        lacking_current: lacking(&config.current),
+        lacking_next: if next >= 0 {
+            lacking(&config.next)
+        } else {
+            Vec::new()
+        },
+    };
+    let rules: [Rule; 5] = [
+        replace_when_nothing_is_valid,
+        stage_next_in_the_rotation_window,
+        replace_when_only_the_next_is_valid,
+        import_current_where_missing,
+        import_next_where_missing,
+    ];
+    let (action, reason, servers) = rules
+        .iter()
+        .find_map(|rule| rule(&facts, policy))
+        .unwrap_or((RecommendedAction::None, "nothing to do".into(), Vec::new()));
+    let unreachable_servers = state
         .servers
         .iter()
         .filter(|s| !s.is_reachable())
         .map(|s| s.name.clone())
         .collect();
-    let window = policy.rotation_window_days;
-    let (action, reason, servers) = if current < 0 && next < 0 {
-        (
-            RecommendedAction::Replace,
-            "neither the current nor a next Auth Certificate is valid".to_string(),
-            Vec::new(),
-        )
-    } else if (0..=window).contains(&current)
-        && next <= policy.next_min_days
-        && lacking_current.is_empty()
-        && lacking_next.is_empty()
-    {
-        (
-            RecommendedAction::StageNext,
-            format!(
-                "the current Auth Certificate expires in {current} days (rotation window {window}) and no next certificate with more than {} days is staged",
-                policy.next_min_days
-            ),
-            Vec::new(),
-        )
-    } else if current <= 0 && next >= 0 {
-        (
-            RecommendedAction::Replace,
-            "the current Auth Certificate is expired or missing while a next one is valid"
-                .to_string(),
-            Vec::new(),
-        )
-    } else if !lacking_current.is_empty() {
-        (
-            RecommendedAction::ImportCurrent,
-            "the current Auth Certificate is missing on some servers".to_string(),
-            lacking_current,
-        )
-    } else if !lacking_next.is_empty() {
-        (
-            RecommendedAction::ImportNext,
-            "the next Auth Certificate is missing on some servers".to_string(),
-            lacking_next,
-        )
-    } else {
-        (
-            RecommendedAction::None,
-            "nothing to do".to_string(),
-            Vec::new(),
-        )
-    };
     Some(Recommendation {
         action,
         reason,
         servers,
         unreachable_servers,
+    })
+}
+
+/// MEAC scenario 1: current expired (or in its expiry day, or in no store) and no valid next.
+fn replace_when_nothing_is_valid(
+    f: &Facts,
+    _: &Policy,
+) -> Option<(RecommendedAction, String, Vec<String>)> {
+    (f.current < 0 && f.next < 0).then(|| {
+        (
+            RecommendedAction::Replace,
+            "neither the current nor a next Auth Certificate is valid beyond today (MEAC counts a certificate as expired from the start of its expiry day, and one that no server holds as missing)".into(),
+            Vec::new(),
+        )
+    })
+}
+
+/// MEAC scenario 2: the current certificate is inside the rotation window and no next one
+/// with more than `--next-min-days` is staged, and both are on every server.
+fn stage_next_in_the_rotation_window(
+    f: &Facts,
+    policy: &Policy,
+) -> Option<(RecommendedAction, String, Vec<String>)> {
+    let window = policy.rotation_window_days;
+    let applies = (0..=window).contains(&f.current)
+        && f.next <= policy.next_min_days
+        && f.lacking_current.is_empty()
+        && f.lacking_next.is_empty();
+    applies.then(|| {
+        (
+            RecommendedAction::StageNext,
+            format!(
+                "the current Auth Certificate expires in {} days (rotation window {window}) and no next certificate with more than {} days is staged",
+                f.current, policy.next_min_days
+            ),
+            Vec::new(),
+        )
+    })
+}
+
+/// MEAC scenario 3: the current certificate is expired, in its expiry day or in no store,
+/// while a next one is valid.
+fn replace_when_only_the_next_is_valid(
+    f: &Facts,
+    _: &Policy,
+) -> Option<(RecommendedAction, String, Vec<String>)> {
+    (f.current <= 0 && f.next >= 0).then(|| {
+        (
+            RecommendedAction::Replace,
+            "the current Auth Certificate is expired, expires today or is in no server's store, while a next one is valid".into(),
+            Vec::new(),
+        )
+    })
+}
+
+/// MEAC scenario 4.
+fn import_current_where_missing(
+    f: &Facts,
+    _: &Policy,
+) -> Option<(RecommendedAction, String, Vec<String>)> {
+    (!f.lacking_current.is_empty()).then(|| {
+        (
+            RecommendedAction::ImportCurrent,
+            "the current Auth Certificate is missing on some servers".into(),
+            f.lacking_current.clone(),
+        )
+    })
+}
+
+/// MEAC scenario 5, only for a next certificate that is still valid.
+fn import_next_where_missing(
+    f: &Facts,
+    _: &Policy,
+) -> Option<(RecommendedAction, String, Vec<String>)> {
+    (!f.lacking_next.is_empty()).then(|| {
+        (
+            RecommendedAction::ImportNext,
+            "the next Auth Certificate is missing on some servers".into(),
+            f.lacking_next.clone(),
+        )
     })
 }

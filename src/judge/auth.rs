@@ -5,10 +5,13 @@
 //! stores come from exports or the bundle, and a server whose store is unknown (unreachable,
 //! not collected) is never counted as "missing" — it gets its own finding in `stores`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 
+use super::certificates::weak_auth_findings;
 use super::outcome::Outcome;
-use super::{
+use super::{Topic, 
     Finding, FindingCode, Metric, MetricId, Policy, Severity, Thresholds, expiry_phrase,
     thresholds::Breach,
 };
@@ -41,14 +44,42 @@ fn servers_checked(state: &ExchangeState) -> usize {
         .count()
 }
 
-/// Days left as MEAC counts them: whole days, -1 when expired or not found.
+/// Days left as MEAC counts them (Get-ExchangeAuthCertificateStatus.ps1: `(NotAfter - now).Days`,
+/// and -1 once `NotAfter.Date` has passed, i.e. from the midnight that starts the day of
+/// NotAfter): whole days, -1 on the expiry day, when expired, or when not found. MEAC takes the
+/// server's local midnight; we take UTC midnight (GUIDE.md's parity table).
 pub fn meac_days(entry: Option<&CertificateEntry>, policy: &Policy) -> i64 {
     match entry {
-        Some(entry) if !entry.certificate.is_expired(policy.now) => {
+        Some(entry) if policy.now < expiry_day_start(&entry.certificate) => {
             entry.certificate.days_left(policy.now)
         }
         _ => -1,
     }
+}
+
+/// The UTC midnight that starts the day of the certificate's NotAfter.
+pub fn expiry_day_start(certificate: &crate::model::Certificate) -> DateTime<Utc> {
+    certificate
+        .not_after
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+}
+
+/// MEAC's days left of an AuthConfig certificate as the stores show it: MEAC reads the
+/// certificate from the servers (Get-ExchangeServerCertificate) and counts -1 when no reachable
+/// server holds it, even where a file or the metadata document has it. Without any store read
+/// (certificate files and AuthConfig only) the certificate itself is all there is to count.
+pub fn meac_days_in_stores(state: &ExchangeState, thumbprint: &Thumbprint, policy: &Policy) -> i64 {
+    let stores_known = state
+        .servers
+        .iter()
+        .any(|s| matches!(s.inventory, Inventory::Known { .. }));
+    let held = state.servers.iter().any(|s| s.holds(thumbprint) == Some(true));
+    if stores_known && !held {
+        return -1;
+    }
+    meac_days(state.certificate(thumbprint), policy)
 }
 
 /// The facts every Auth rule reads: a usable AuthConfig and what the stores say of it.
@@ -99,9 +130,11 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> Outcome {
             .any(|s| matches!(s.inventory, Inventory::Known { .. })),
     };
     let mut outcome = current_rule(&context)
+        .merged(weak_rule(&context))
         .merged(next_not_staged_rule(&context))
         .merged(next_rule(&context))
         .merged(previous_rule(&context))
+        .merged(sites_rule(&context))
         .merged(hybrid_rule(&context));
     outcome.metrics = metrics(&context);
     outcome.ok_summary = ok_summary(&context);
@@ -186,11 +219,12 @@ fn current_rule(c: &Context) -> Outcome {
                 Severity::Critical,
                 FindingCode::AuthCurrentMissingOnServers,
                 format!(
-                    "current Auth Certificate {} is missing on {} of {} servers: {}",
+                    "current Auth Certificate {} is missing on {} of {} servers: {}{}",
                     current.short(),
                     lacking.len(),
                     servers_checked(c.state),
-                    lacking.join(", ")
+                    lacking.join(", "),
+                    site_hint(c.state, &lacking)
                 ),
             )
             .about(current),
@@ -222,6 +256,19 @@ fn current_not_found(c: &Context) -> Finding {
     finding.about(current)
 }
 
+/// Weak keys and signatures of the current and the next certificate (HealthChecker's rule).
+fn weak_rule(c: &Context) -> Outcome {
+    let mut findings = Vec::new();
+    if let Some(entry) = c.current_entry {
+        findings.extend(weak_auth_findings(entry, "current Auth Certificate"));
+    }
+    if let Some(entry) = c.next_entry {
+        let next = weak_auth_findings(entry, "next Auth Certificate");
+        findings.extend(next.into_iter().map(|f| f.on_topic(Topic::AuthNext)));
+    }
+    Outcome::of_findings(findings)
+}
+
 /// MEAC stages a new certificate once the current one is inside the rotation window and no
 /// valid next one is staged.
 fn next_not_staged_rule(c: &Context) -> Outcome {
@@ -237,8 +284,9 @@ fn next_not_staged_rule(c: &Context) -> Outcome {
         (Some(t), Some(_)) => format!("the staged next certificate {} has expired", t.short()),
     };
     let when = match c.current_entry {
-        Some(_) if c.current_days >= 0 => format!("expires in {} days", c.current_days),
-        Some(_) => "has expired".to_string(),
+        Some(e) if e.certificate.is_expired(c.policy.now) => "has expired".to_string(),
+        Some(_) if c.current_days < 0 => "expires today".to_string(),
+        Some(_) => format!("expires in {} days", c.current_days),
         None => "is missing".to_string(),
     };
     let finding = Finding::new(
@@ -308,11 +356,12 @@ fn next_in_stores_rule(c: &Context, next: &Thumbprint, entry: &CertificateEntry)
                 Severity::Warning,
                 FindingCode::AuthNextMissingOnServers,
                 format!(
-                    "next Auth Certificate {} is missing on {} of {} servers: {}",
+                    "next Auth Certificate {} is missing on {} of {} servers: {}{}",
                     next.short(),
                     lacking.len(),
                     servers_checked(c.state),
-                    lacking.join(", ")
+                    lacking.join(", "),
+                    site_hint(c.state, &lacking)
                 ),
             )
             .about(next),
@@ -395,6 +444,67 @@ fn previous_rule(c: &Context) -> Outcome {
     Outcome::of_finding(finding.about(previous))
 }
 
+/// MEAC notes Exchange servers in more than one AD site (MultipleExchangeADSites in
+/// Get-ExchangeAuthCertificateStatus.ps1): the certificate servicelet deploys a new Auth
+/// Certificate only within a site, so the other sites must be checked after a renewal.
+fn sites_rule(c: &Context) -> Outcome {
+    let sites = required_servers_by_site(c.state);
+    if sites.len() < 2 {
+        return Outcome::default();
+    }
+    let list: Vec<String> = sites
+        .iter()
+        .map(|(site, servers)| {
+            let plural = if servers.len() == 1 { "" } else { "s" };
+            format!("{site}: {} server{plural}", servers.len())
+        })
+        .collect();
+    Outcome::of_finding(Finding::new(
+        Severity::Info,
+        FindingCode::ServersMultipleSites,
+        format!(
+            "the servers that must hold the Auth Certificate are in {} AD sites ({}): the certificate servicelet replicates a new Auth Certificate only within a site; after a renewal check one server per site",
+            sites.len(),
+            list.join("; ")
+        ),
+    ))
+}
+
+/// The required servers by AD site (servers whose site is unknown are left out).
+fn required_servers_by_site(state: &ExchangeState) -> BTreeMap<&str, Vec<&str>> {
+    let mut sites: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for server in state.servers.iter().filter(|s| s.requires_auth_certificate) {
+        if let Some(site) = &server.site {
+            sites.entry(site).or_default().push(&server.name);
+        }
+    }
+    sites
+}
+
+/// "; EXCH03 is in AD site Branch, the others in HQ: ..." when the servers that lack a
+/// certificate are all outside the site that holds most of the required servers.
+fn site_hint(state: &ExchangeState, lacking: &[String]) -> String {
+    let sites = required_servers_by_site(state);
+    let Some((main_site, _)) = sites.iter().max_by_key(|(_, servers)| servers.len()) else {
+        return String::new();
+    };
+    let site_of = |name: &str| {
+        sites
+            .iter()
+            .find(|(_, servers)| servers.contains(&name))
+            .map(|(site, _)| *site)
+    };
+    let elsewhere = lacking
+        .iter()
+        .all(|name| site_of(name).is_some_and(|site| site != *main_site));
+    if sites.len() < 2 || !elsewhere {
+        return String::new();
+    }
+    format!(
+        "; they are in other AD sites than {main_site}: the certificate servicelet replicates only within a site, so one server per site needs the certificate (MEAC)"
+    )
+}
+
 /// Hybrid: Exchange Online trusts the published certificate; it must learn of a new one.
 fn hybrid_rule(c: &Context) -> Outcome {
     if c.state.hybrid_detected != Some(true) {
@@ -437,12 +547,10 @@ fn metrics(c: &Context) -> Vec<Metric> {
     metrics
 }
 
-/// Counted only while the certificate is in some store: one in none is auth.current.not_found.
+/// The required servers whose store was read and lacks the current certificate, also when it
+/// is in no store at all (auth.current.not_found).
 fn missing_current(c: &Context) -> usize {
-    match c.current_entry {
-        Some(_) => servers_lacking(c.state, c.current).len(),
-        None => 0,
-    }
+    servers_lacking(c.state, c.current).len()
 }
 
 fn ok_summary(c: &Context) -> Option<String> {

@@ -31,7 +31,10 @@ pub fn judge_loose(state: &ExchangeState, policy: &Policy) -> Outcome {
         } else {
             Topic::CertificateFiles
         };
-        let findings = expiry_findings(entry, policy, None, ExpiryCodes::CERT);
+        let mut findings = expiry_findings(entry, policy, None, ExpiryCodes::CERT);
+        if entry.kind == CertificateKind::Auth {
+            findings.extend(weak_auth_findings(entry, "Auth certificate file"));
+        }
         outcome
             .findings
             .extend(findings.into_iter().map(|f| f.on_topic(topic)));
@@ -71,31 +74,58 @@ impl ExpiryCodes {
     };
 }
 
-/// Expiry findings for one certificate, optionally as held by one server (`server`, with the
-/// services it is bound to there). Expired is CRITICAL whatever the thresholds say.
+/// A certificate as one server's store holds it.
+pub struct Held<'a> {
+    pub server: &'a str,
+    /// The services it is enabled for there; `None` when the export does not say.
+    pub services: Option<&'a [String]>,
+    /// It is the server's internal transport certificate: in use whatever its services say.
+    pub internal_transport: bool,
+}
+
+impl Held<'_> {
+    /// Known to be bound to no service, and not the internal transport certificate.
+    pub fn is_unbound(&self) -> bool {
+        self.services.is_some_and(<[String]>::is_empty) && !self.internal_transport
+    }
+}
+
+/// Expiry findings for one certificate, optionally as held by one server (with the services
+/// it is bound to there). Expired is CRITICAL whatever the thresholds say, except for an
+/// unbound certificate when the codes have an informational "unused" code.
 pub fn expiry_findings(
     entry: &CertificateEntry,
     policy: &Policy,
-    server: Option<(&str, Option<&[String]>)>,
+    held: Option<&Held>,
     codes: ExpiryCodes,
 ) -> Vec<Finding> {
     let certificate = &entry.certificate;
     let now = policy.now;
     let days_left = certificate.days_left(now);
-    let services = server.and_then(|(_, services)| services);
     // Most certificates of a large organisation are fine: their description is only built
     // when a finding needs it.
     let what = || {
-        let bound = match services {
+        let Some(held) = held else {
+            return format!(
+                "{} {} ({})",
+                describe_kind(entry.kind),
+                certificate.thumbprint.short(),
+                certificate.subject
+            );
+        };
+        let bound = match held.services {
             Some([]) => " (bound to no service)".to_string(),
             Some(list) => format!(" (bound to {})", list.join(", ")),
             None => String::new(),
         };
-        let place = server
-            .map(|(name, _)| format!("server {name}: "))
-            .unwrap_or_default();
+        let transport = if held.internal_transport {
+            " (its internal transport certificate)"
+        } else {
+            ""
+        };
         format!(
-            "{place}{} {} ({}){bound}",
+            "server {}: {} {} ({}){transport}{bound}",
+            held.server,
             describe_kind(entry.kind),
             certificate.thumbprint.short(),
             certificate.subject
@@ -105,8 +135,8 @@ pub fn expiry_findings(
     let mut findings = Vec::new();
     let mut push = |severity, code, message: String| {
         let mut finding = Finding::new(severity, code, message).about(&certificate.thumbprint);
-        if let Some((name, _)) = server {
-            finding = finding.on_server(name);
+        if let Some(held) = held {
+            finding = finding.on_server(held.server);
             // A CA-issued certificate in a store shows with the run as a whole.
             if finding.topic == Topic::CertificateFiles {
                 finding = finding.on_topic(Topic::Overall);
@@ -115,8 +145,9 @@ pub fn expiry_findings(
         findings.push(finding);
     };
     if certificate.is_expired(now) {
-        match (codes.unused_expired, services) {
-            (Some(unused), Some([])) => push(
+        let unbound = held.is_some_and(Held::is_unbound);
+        match codes.unused_expired {
+            Some(unused) if unbound => push(
                 Severity::Info,
                 unused,
                 format!(
@@ -183,6 +214,58 @@ pub fn expiry_findings(
         );
     }
     findings
+}
+
+/// An Auth Certificate with a key or signature HealthChecker flags (Invoke-AnalyzerSecurity-
+/// ExchangeCertificates.ps1): an RSA key under 2048 bits is red (CRITICAL here), a SHA-1 or
+/// MD5 signature yellow (WARNING). `what` names it ("current Auth Certificate").
+pub fn weak_auth_findings(entry: &CertificateEntry, what: &str) -> Vec<Finding> {
+    const MIN_RSA_BITS: u32 = 2048;
+    let certificate = &entry.certificate;
+    let mut findings = Vec::new();
+    if certificate.key_algorithm == "RSA"
+        && let Some(bits) = certificate.key_bits
+        && bits < MIN_RSA_BITS
+    {
+        findings.push(
+            Finding::new(
+                Severity::Critical,
+                FindingCode::AuthWeakKey,
+                format!(
+                    "{what} {} has a {bits}-bit RSA key (at least {MIN_RSA_BITS} bits): replace it with a new one",
+                    certificate.thumbprint.short()
+                ),
+            )
+            .about(&certificate.thumbprint),
+        );
+    }
+    if is_weak_signature(&certificate.signature_algorithm) {
+        findings.push(
+            Finding::new(
+                Severity::Warning,
+                FindingCode::AuthWeakSignature,
+                format!(
+                    "{what} {} is signed with {} (SHA-1 or MD5): renew it with a SHA-256 signature",
+                    certificate.thumbprint.short(),
+                    certificate.signature_algorithm
+                ),
+            )
+            .about(&certificate.thumbprint),
+        );
+    }
+    findings
+}
+
+/// SHA-1 and MD5 signatures, by name or, where our names lack one, by OID (md5WithRSA,
+/// sha1WithRSA, the old OIW sha1WithRSA, ecdsa-with-SHA1).
+fn is_weak_signature(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("sha1")
+        || lower.contains("md5")
+        || matches!(
+            name,
+            "1.2.840.113549.1.1.4" | "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" | "1.2.840.10045.4.1"
+        )
 }
 
 /// The AuthConfig roles of a thumbprint.

@@ -201,16 +201,25 @@ fn current_not_published(
         .map(|(c, _)| c.thumbprint.short().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let next_published = signing.iter().any(|(_, role)| *role == Role::Next);
-    let (severity, why) = if next_published {
+    // Exchange publishes current and previous only, from a document it caches up to 12 h
+    // (DOMAIN.md section 8, from AuthMetadataBuilder): the next certificate published means our
+    // AuthConfig is older than the document; the previous one alone, a cache that has not yet
+    // caught up with a rotation.
+    let publishes = |role: Role| signing.iter().any(|(_, r)| *r == role);
+    let (severity, why) = if publishes(Role::Next) {
         (
             Severity::Warning,
-            "AuthConfig's next certificate is published instead: the AuthConfig export predates a rotation?",
+            "it publishes AuthConfig's next certificate, which Exchange never publishes: the AuthConfig input predates a rotation (collect it again)",
+        )
+    } else if publishes(Role::Previous) {
+        (
+            Severity::Warning,
+            "it still publishes the previous certificate: Exchange caches the document up to 12 h after a rotation; if AuthConfig changed longer ago, restart MSExchangeServiceHost and recycle MSExchangeOWAAppPool/MSExchangeECPAppPool",
         )
     } else {
         (
             Severity::Critical,
-            "Exchange caches the document up to 12 h: if the certificate changed recently, restart MSExchangeServiceHost and recycle MSExchangeOWAAppPool/MSExchangeECPAppPool, or wait",
+            "Exchange builds the document from the serving server's own store: that server lacks the current certificate or its private key, or the document is cached from before a recent change (up to 12 h)",
         )
     };
     Some(

@@ -51,6 +51,9 @@ pub struct Policy {
     pub max_age: Option<chrono::Duration>,
     /// The severity of a server whose certificates could not be queried (`--unreachable-state`).
     pub unreachable_severity: Severity,
+    /// Alert on certificates bound to no service as on any other (`--alert-unbound`); by
+    /// default they are information, since nothing uses them.
+    pub alert_unbound: bool,
 }
 
 impl Policy {
@@ -65,6 +68,7 @@ impl Policy {
             publish_grace: chrono::Duration::hours(24),
             max_age: Some(chrono::Duration::hours(26)),
             unreachable_severity: Severity::Unknown,
+            alert_unbound: false,
         }
     }
 

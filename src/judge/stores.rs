@@ -1,10 +1,11 @@
 //! The servers' certificate stores: servers that could not be read, and every certificate other
 //! than AuthConfig's, per server, with the services it is bound to there.
 
-use super::certificates::{ExpiryCodes, auth_roles, expiry_findings};
+use super::certificates::{ExpiryCodes, Held, auth_roles, expiry_findings};
 use super::outcome::Outcome;
+use super::thresholds::Breach;
 use super::{Finding, FindingCode, Metric, MetricId, Policy, Severity};
-use crate::model::{CertificateKind, ExchangeState, Inventory};
+use crate::model::{CertificateKind, ExchangeState, Inventory, Server};
 
 const SELFSIGNED: ExpiryCodes = ExpiryCodes {
     expired: FindingCode::SelfSignedExpired,
@@ -42,59 +43,164 @@ fn server_findings(
     policy: &Policy,
     server: &crate::model::Server,
 ) -> Vec<Finding> {
-    let mut findings = Vec::new();
     match &server.inventory {
-        Inventory::Unreachable { reason } => {
-            findings.push(
-                Finding::new(
-                    policy.unreachable_severity,
-                    FindingCode::ServersUnreachable,
-                    format!("server {} could not be queried: {reason}", server.name),
-                )
-                .on_server(&server.name),
-            );
+        Inventory::Unreachable { reason } => vec![
+            Finding::new(
+                policy.unreachable_severity,
+                FindingCode::ServersUnreachable,
+                format!("server {} could not be queried: {reason}", server.name),
+            )
+            .on_server(&server.name),
+        ],
+        // A server that must hold the Auth Certificate and whose store nobody read is as
+        // unknown as one that could not be queried.
+        Inventory::NotCollected if server.requires_auth_certificate => vec![
+            Finding::new(
+                policy.unreachable_severity,
+                FindingCode::ServersNotCollected,
+                format!(
+                    "server {} must hold the Auth Certificate but no certificate export covers it: it was not checked",
+                    server.name
+                ),
+            )
+            .on_server(&server.name),
+        ],
+        Inventory::NotCollected => Vec::new(),
+        Inventory::Known { .. } => store_findings(state, policy, server),
+    }
+}
+
+/// The certificates of one store that the Auth rules do not judge, and the internal transport
+/// certificate's presence.
+fn store_findings(state: &ExchangeState, policy: &Policy, server: &Server) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = transport_missing(server).into_iter().collect();
+    for (entry, sighting) in state.store_of(server) {
+        let certificate = &entry.certificate;
+        if !auth_roles(&certificate.thumbprint, state).is_empty()
+            || excluded_like_healthchecker(certificate)
+        {
+            continue; // judged by the auth rules, or not Exchange's
         }
-        Inventory::NotCollected if server.requires_auth_certificate => {
-            findings.push(
-                Finding::new(
-                    Severity::Info,
-                    FindingCode::ServersNotCollected,
-                    format!(
-                        "server {} has no certificate export: its Auth Certificate was not checked",
-                        server.name
-                    ),
-                )
-                .on_server(&server.name),
-            );
-        }
-        Inventory::NotCollected => {}
-        Inventory::Known { .. } => {
-            for (entry, sighting) in state.store_of(server) {
-                if !auth_roles(&entry.certificate.thumbprint, state).is_empty() {
-                    continue; // judged by the auth rules
-                }
-                let services = sighting.and_then(|s| s.services.as_deref());
-                match entry.kind {
-                    CertificateKind::Auth => {
-                        findings.push(unreferenced(entry, &server.name, policy))
-                    }
-                    CertificateKind::SelfSigned => findings.extend(expiry_findings(
-                        entry,
-                        policy,
-                        Some((&server.name, services)),
-                        SELFSIGNED,
-                    )),
-                    CertificateKind::CaIssued => findings.extend(expiry_findings(
-                        entry,
-                        policy,
-                        Some((&server.name, services)),
-                        CA_ISSUED,
-                    )),
-                }
+        let held = Held {
+            server: &server.name,
+            services: sighting.and_then(|s| s.services.as_deref()),
+            internal_transport: server.internal_transport_certificate.as_ref()
+                == Some(&certificate.thumbprint),
+        };
+        let codes = match entry.kind {
+            CertificateKind::Auth => {
+                findings.push(unreferenced(entry, &server.name, policy));
+                continue;
             }
+            CertificateKind::SelfSigned => SELFSIGNED,
+            CertificateKind::CaIssued => CA_ISSUED,
+        };
+        if held.is_unbound() && !policy.alert_unbound {
+            findings.extend(unbound(entry, policy, &held, codes));
+        } else {
+            findings.extend(expiry_findings(entry, policy, Some(&held), codes));
         }
     }
     findings
+}
+
+/// HealthChecker does not judge two kinds of certificates that Azure puts on its virtual
+/// machines: the daily `MS-Organization-P2P-Access [YYYY]` ones (issued by that CA, not
+/// self-signed) and the self-signed "Windows Azure CRP Certificate Generator" one (matched in
+/// a DC= attribute of subject or issuer). Source: CSS-Exchange
+/// Shared/CertificateFunctions/Get-ExchangeServerCertificateInformation.ps1. Our names are
+/// in DER order, so the P2P pattern is matched as a whole attribute rather than at the end.
+pub fn excluded_like_healthchecker(certificate: &crate::model::Certificate) -> bool {
+    let names = [certificate.subject.as_str(), certificate.issuer.as_str()];
+    let p2p = names.iter().any(|name| {
+        name.split(", ")
+            .any(|attribute| is_p2p_access_cn(attribute))
+    });
+    let crp = names.iter().any(|name| {
+        name.to_ascii_lowercase()
+            .contains("dc=windows azure crp certificate generator")
+    });
+    (p2p && !certificate.self_signed) || (crp && certificate.self_signed)
+}
+
+/// `CN=MS-Organization-P2P-Access [YYYY]` with a year of 1000-2999 (HealthChecker's
+/// `\[[12][0-9]{3}\]`), case-insensitive as PowerShell's `-match`.
+fn is_p2p_access_cn(attribute: &str) -> bool {
+    let lower = attribute.trim().to_ascii_lowercase();
+    let Some(year) = lower
+        .strip_prefix("cn=ms-organization-p2p-access [")
+        .and_then(|rest| rest.strip_suffix(']'))
+    else {
+        return false;
+    };
+    year.len() == 4
+        && year.starts_with(['1', '2'])
+        && year.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The internal transport certificate Exchange records for the server is not in its store
+/// (HealthChecker: "No Internal Transport Certificate found", red; Invoke-AnalyzerSecurity-
+/// ExchangeCertificates.ps1).
+fn transport_missing(server: &Server) -> Option<Finding> {
+    let thumbprint = server.internal_transport_certificate.as_ref()?;
+    if server.holds(thumbprint) != Some(false) {
+        return None;
+    }
+    Some(
+        Finding::new(
+            Severity::Critical,
+            FindingCode::TransportMissing,
+            format!(
+                "server {}: its internal transport certificate {} is not in its store: SMTP between the servers and the back-end site fail without it; create one with New-ExchangeCertificate on that server",
+                server.name,
+                thumbprint.short()
+            ),
+        )
+        .about(thumbprint)
+        .on_server(&server.name),
+    )
+}
+
+/// A certificate bound to no service is nobody's countdown: information while it nears
+/// expiry, and a reminder that it can be removed once expired; never an alert, so the state
+/// does not flip when it expires (`--alert-unbound` judges it like any other).
+fn unbound(
+    entry: &crate::model::CertificateEntry,
+    policy: &Policy,
+    held: &Held,
+    codes: ExpiryCodes,
+) -> Vec<Finding> {
+    let certificate = &entry.certificate;
+    if certificate.is_expired(policy.now) {
+        return expiry_findings(entry, policy, Some(held), codes);
+    }
+    let breaches = policy
+        .thresholds_for(entry.kind)
+        .evaluate(certificate.days_left(policy.now) as f64)
+        != Breach::None;
+    if !breaches {
+        return Vec::new();
+    }
+    let code = match entry.kind {
+        CertificateKind::SelfSigned => FindingCode::SelfSignedUnbound,
+        _ => FindingCode::CertUnbound,
+    };
+    let finding = Finding::new(
+        Severity::Info,
+        code,
+        format!(
+            "server {}: {} {} ({}) bound to no service {} ({}): nothing uses it, so it needs no renewal; remove it when it is no longer wanted",
+            held.server,
+            super::describe_kind(entry.kind),
+            certificate.thumbprint.short(),
+            certificate.subject,
+            super::expiry_phrase(certificate, policy.now),
+            certificate.not_after.format("%Y-%m-%d %H:%M UTC")
+        ),
+    )
+    .about(&certificate.thumbprint)
+    .on_server(held.server);
+    vec![finding]
 }
 
 /// An Auth-named certificate AuthConfig does not use: a leftover of an earlier renewal.
@@ -122,7 +228,8 @@ fn unreferenced(entry: &crate::model::CertificateEntry, server: &str, policy: &P
 }
 
 /// `selfsigned_min_days`: the fewest days left among the self-signed server certificates in use
-/// (expired ones bound to nothing are leftovers, not a countdown).
+/// (those bound to nothing are leftovers, not a countdown; with `--alert-unbound` only the
+/// expired ones are).
 fn metrics(state: &ExchangeState, policy: &Policy) -> Vec<Metric> {
     // Per server on all cores, like the findings: 500 stores are 10,000 lookups.
     let minimum_per_server =
@@ -130,11 +237,17 @@ fn metrics(state: &ExchangeState, policy: &Policy) -> Vec<Metric> {
             state
                 .store_of(server)
                 .filter(|(entry, sighting)| {
-                    let unused_expired = entry.certificate.is_expired(policy.now)
-                        && sighting
-                            .and_then(|s| s.services.as_ref())
-                            .is_some_and(Vec::is_empty);
-                    entry.kind == CertificateKind::SelfSigned && !unused_expired
+                    let held = Held {
+                        server: &server.name,
+                        services: sighting.and_then(|s| s.services.as_deref()),
+                        internal_transport: server.internal_transport_certificate.as_ref()
+                            == Some(&entry.certificate.thumbprint),
+                    };
+                    let leftover = held.is_unbound()
+                        && (!policy.alert_unbound || entry.certificate.is_expired(policy.now));
+                    entry.kind == CertificateKind::SelfSigned
+                        && !leftover
+                        && !excluded_like_healthchecker(&entry.certificate)
                 })
                 .map(|(entry, _)| entry.certificate.days_left(policy.now))
                 .min()
