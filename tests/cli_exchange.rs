@@ -333,14 +333,42 @@ fn fixture_run(dir: &Path, args: &[&str], now: OffsetDateTime, options: &[&str])
     stored
 }
 
-const FIXTURE_ORG: [&str; 6] = [
+/// The fixtures' organisation: two Mailbox servers listed, only E2k16-1's store exported. An
+/// admin who knows E2k16-2 is not exported says so with `--unreachable-state ok`; without it
+/// the unchecked server makes the run UNKNOWN (`fixture_organisation_with_a_server_nobody_exported`).
+const FIXTURE_ORG: [&str; 8] = [
     "--authconfig",
     "GetAuthConfig.xml",
     "--certificates",
     "GetExchangeCertificate.xml",
     "--servers",
     "GetExchangeServer.xml",
+    "--unreachable-state",
+    "ok",
 ];
+
+#[test]
+fn fixture_organisation_with_a_server_nobody_exported_is_unknown() {
+    let Some(dir) = fixtures() else { return };
+    let output = fixture_run(&dir, &FIXTURE_ORG[..6], fixture_day(), &[]);
+    output.assert_code(3);
+    let nagios = output.nagios();
+    assert_eq!(nagios.state, "UNKNOWN");
+    assert_eq!(
+        nagios.summary,
+        "server E2k16-2 must hold the Auth Certificate but no certificate export covers it: it was not checked"
+    );
+    let output = fixture_run(&dir, &FIXTURE_ORG[..6], fixture_day(), &["-o", "json"]);
+    let report = report_of(&output);
+    assert_eq!(
+        finding(&report, "servers.not_collected")["severity"],
+        "unknown"
+    );
+    assert_eq!(
+        finding(&report, "servers.not_collected")["server"],
+        "E2k16-2"
+    );
+}
 
 #[test]
 fn fixture_organisation_before_the_rotation_is_ok_with_nothing_to_do() {
@@ -390,7 +418,7 @@ fn fixture_organisation_before_the_rotation_is_ok_with_nothing_to_do() {
     assert_eq!(nagios.perf("certificates").int(), 8);
     assert!(
         nagios.long.contains(
-            &"INFO: server E2k16-2 has no certificate export: its Auth Certificate was not checked"
+            &"INFO: server E2k16-2 must hold the Auth Certificate but no certificate export covers it: it was not checked"
                 .to_string()
         ),
         "{}",
@@ -593,7 +621,7 @@ fn fixture_auth_config_whose_current_certificate_no_store_holds() {
     let mut expected = vec![
         ("critical", "auth.current.not_found"),
         ("warning", "auth.next.not_staged"),
-        ("info", "servers.not_collected"),
+        ("unknown", "servers.not_collected"),
     ];
     // None of the five Auth-named certificates in the store is referenced any more.
     expected.extend(std::iter::repeat_n(
@@ -688,6 +716,8 @@ fn fixture_healthchecker_exchange_2016_with_an_expired_auth_certificate() {
         sorted_codes(&report),
         sorted(&[
             ("critical", "auth.current.expired"),
+            // Setup signed this lab's Auth Certificate with SHA-1 (HealthChecker: yellow).
+            ("warning", "auth.weak_signature"),
             ("warning", "auth.next.not_staged"),
             (transport_severity, "selfsigned.expiring"),
         ]),
@@ -727,7 +757,9 @@ fn fixture_healthchecker_exchange_2016_with_an_expired_auth_certificate() {
 }
 
 #[test]
-fn fixture_healthchecker_exchange_2019_is_ok() {
+/// HealthChecker's Exchange 2019 lab: valid for a year, but setup signed its Auth Certificate
+/// with SHA-1, which HealthChecker shows yellow (Invoke-AnalyzerSecurityExchangeCertificates.ps1).
+fn fixture_healthchecker_exchange_2019_warns_of_its_sha1_auth_certificate() {
     let Some(dir) = fixtures() else { return };
     let certs = fixture_certificates(&dir, "hc-e19-GetExchangeCertificate.xml");
     let current = by_thumbprint(&certs, "C3EDCF181EF4F9B53D01768ECA99564014BCA6E7");
@@ -750,14 +782,13 @@ fn fixture_healthchecker_exchange_2019_is_ok() {
         "hc-e19-GetExchangeCertificate.xml",
     ];
     let output = fixture_run(&dir, &args, at, &[]);
-    output.assert_code(0);
+    output.assert_code(1);
     let nagios = output.nagios();
     assert_eq!(
         nagios.summary,
         format!(
-            "Auth Certificate {} valid for {current_days} days (until {}), on 1 of 1 servers",
-            current.short(),
-            ymd(current.not_after)
+            "current Auth Certificate {} is signed with sha1WithRSAEncryption (SHA-1 or MD5): renew it with a SHA-256 signature",
+            current.short()
         )
     );
     assert_eq!(nagios.perf("auth_current_days").int(), current_days);
@@ -765,7 +796,12 @@ fn fixture_healthchecker_exchange_2019_is_ok() {
     assert!(!nagios.has_perf("auth_next_days"));
     let output = fixture_run(&dir, &args, at, &["-o", "json"]);
     let report = report_of(&output);
-    assert_eq!(sorted_codes(&report), sorted(&[]), "{}", output.context());
+    assert_eq!(
+        sorted_codes(&report),
+        sorted(&[("warning", "auth.weak_signature")]),
+        "{}",
+        output.context()
+    );
     assert_eq!(action(&report), Some("none"));
 }
 
@@ -1475,21 +1511,17 @@ mod scenarios {
             store("EXCH02", &[&current]),
         )
         .not_collected("EXCH03");
-        Scenario::new(org, &[("info", "servers.not_collected")], Some("none"))
+        // Not OK "on 2 of 2 servers": a required server nobody read is as unknown as one that
+        // could not be queried.
+        Scenario::new(org, &[("unknown", "servers.not_collected")], Some("none"))
             .exports_only()
             .extra(|report| {
                 assert_eq!(
                     message(report, "servers.not_collected"),
-                    "server EXCH03 has no certificate export: its Auth Certificate was not checked"
+                    "server EXCH03 must hold the Auth Certificate but no certificate export covers it: it was not checked"
                 );
-                assert!(
-                    report["summary"]
-                        .as_str()
-                        .unwrap()
-                        .ends_with("on 2 of 2 servers"),
-                    "a server nobody exported is not counted: {}",
-                    report["summary"]
-                );
+                assert_eq!(report["summary"], message(report, "servers.not_collected"));
+                assert_eq!(finding(report, "servers.not_collected")["server"], "EXCH03");
             })
     }
 
@@ -1974,7 +2006,7 @@ fn three_servers_as_exports_leave_the_unreachable_one_uncollected() {
             sorted_codes(&report),
             sorted(&[
                 ("critical", "auth.current.missing_on_servers"),
-                ("info", "servers.not_collected"),
+                ("unknown", "servers.not_collected"),
             ]),
             "{}",
             output.context()
@@ -2549,7 +2581,8 @@ fn parity_rows() -> Vec<(&'static str, Scenario)> {
             Some("replace"),
         )
         .extra(|report| {
-            assert_eq!(metric(report, "auth_current_days"), Some(0));
+            // MEAC counts -1 from the start of the expiry day (Get-ExchangeAuthCertificateStatus.ps1).
+            assert_eq!(metric(report, "auth_current_days"), Some(-1));
             assert!(
                 message(report, "auth.current.expiring").contains("expires in less than a day")
             );

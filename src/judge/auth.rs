@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::certificates::weak_auth_findings;
 use super::outcome::Outcome;
-use super::{Topic, 
-    Finding, FindingCode, Metric, MetricId, Policy, Severity, Thresholds, expiry_phrase,
+use super::{
+    Finding, FindingCode, Metric, MetricId, Policy, Severity, Thresholds, Topic, expiry_phrase,
     thresholds::Breach,
 };
 use crate::model::{AuthConfig, CertificateEntry, ExchangeState, Inventory, Thumbprint};
@@ -75,7 +75,10 @@ pub fn meac_days_in_stores(state: &ExchangeState, thumbprint: &Thumbprint, polic
         .servers
         .iter()
         .any(|s| matches!(s.inventory, Inventory::Known { .. }));
-    let held = state.servers.iter().any(|s| s.holds(thumbprint) == Some(true));
+    let held = state
+        .servers
+        .iter()
+        .any(|s| s.holds(thumbprint) == Some(true));
     if stores_known && !held {
         return -1;
     }

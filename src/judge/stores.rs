@@ -133,9 +133,7 @@ fn is_p2p_access_cn(attribute: &str) -> bool {
     else {
         return false;
     };
-    year.len() == 4
-        && year.starts_with(['1', '2'])
-        && year.bytes().all(|b| b.is_ascii_digit())
+    year.len() == 4 && year.starts_with(['1', '2']) && year.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The internal transport certificate Exchange records for the server is not in its store
