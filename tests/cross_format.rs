@@ -18,15 +18,13 @@
 //!   a run that could not judge. No channel may be worse than the expected sensor state.
 //! - **PRTG Script v2**: `status`, made worse by any lookup channel; mapped as above.
 //! - **Checkmk local check**: every line parsed (`P` computed from the metric levels as
-//!   Checkmk does). The service `Exchange auth state` must show the verdict. No other service
-//!   may be worse than the verdict in the check's own order (OK < UNKNOWN < WARNING <
-//!   CRITICAL), and the worst state of all services **in Checkmk's order** (OK < WARN < UNKNOWN
-//!   < CRIT: what the host's service overview leads with) must equal the verdict. Together:
-//!   next to the verdict's own state a service may only be OK (or anything at all when the
-//!   verdict is CRITICAL). An UNKNOWN service next to a WARNING verdict is a
-//!   contradiction, because Checkmk shows the host as UNKNOWN-worst while the check said
-//!   WARNING; so is a WARNING service next to an UNKNOWN verdict (the check itself would have
-//!   said WARNING).
+//!   Checkmk does). The service `Exchange auth state` must show the verdict, and no other
+//!   service may be worse than the verdict in the check's own order (OK < UNKNOWN < WARNING <
+//!   CRITICAL): each of them shows the judgement's state of its topic (a server, the next
+//!   certificate), which the verdict summarises. Checkmk's host overview ranks UNKNOWN above
+//!   WARNING, so a host with an unreachable server's UNKNOWN service beside a WARNING verdict
+//!   leads with UNKNOWN: that service's own state, as the check computed it, not a
+//!   contradiction; the `Exchange auth state` service carries the verdict.
 //! - **Prometheus**: the shipped alert rules (`plugins/prometheus/exchange-authcert.rules.yml`)
 //!   are evaluated by `promtool test rules` on every case's `.prom` file at once (one test group
 //!   per case, told apart by an `instance` label): every sample becomes a constant input series,
@@ -1111,18 +1109,6 @@ fn checkmk_finding(output: &Output, verdict: &Verdict) -> Finding {
         }
     }
     let worst = checkmk_worst(services.iter().map(|s| s.state));
-    if worst != verdict.state {
-        let leading: Vec<&str> = services
-            .iter()
-            .filter(|s| s.state == worst)
-            .map(|s| s.name.as_str())
-            .collect();
-        causes.push(format!(
-            "Checkmk's worst service state is {} ({})",
-            worst.word(),
-            leading.join(", ")
-        ));
-    }
     (!causes.is_empty()).then(|| (format!("worst {}", worst.word()), causes))
 }
 
