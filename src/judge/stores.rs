@@ -112,10 +112,9 @@ fn store_findings(state: &ExchangeState, policy: &Policy, server: &Server) -> Ve
 /// in DER order, so the P2P pattern is matched as a whole attribute rather than at the end.
 pub fn excluded_like_healthchecker(certificate: &crate::model::Certificate) -> bool {
     let names = [certificate.subject.as_str(), certificate.issuer.as_str()];
-    let p2p = names.iter().any(|name| {
-        name.split(", ")
-            .any(|attribute| is_p2p_access_cn(attribute))
-    });
+    let p2p = names
+        .iter()
+        .any(|name| name.split(", ").any(is_p2p_access_cn));
     let crp = names.iter().any(|name| {
         name.to_ascii_lowercase()
             .contains("dc=windows azure crp certificate generator")
