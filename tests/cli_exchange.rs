@@ -177,17 +177,21 @@ fn run_exports(org: &Organisation, format: ExportFormat, options: &[&str]) -> (O
 
 /// Runs the check on `org` saved as a bundle (UTF-8, as the collector writes it), JSON output.
 fn run_bundle(org: &Organisation, options: &[&str]) -> (Output, Value) {
+    let output = run_bundle_output(org, &[&["-o", "json"], options].concat());
+    let report = report_of(&output);
+    (output, report)
+}
+
+/// Runs the check on `org` saved as a bundle, with `options` (the output format among them).
+fn run_bundle_output(org: &Organisation, options: &[&str]) -> Output {
     let dir = Workdir::new();
     let path = org.write_bundle(&dir, "exchange-authstate.json", TextEncoding::Utf8);
-    let output = Run::new()
+    Run::new()
         .arg("--bundle")
         .arg(&path)
         .args(now_args())
-        .args(["-o", "json"])
         .args(options)
-        .output();
-    let report = report_of(&output);
-    (output, report)
+        .output()
 }
 
 // =============================================================================================
@@ -2869,4 +2873,384 @@ fn powershell_51_count_wrapper_is_unwrapped() {
             .unwrap()
             .ends_with("on 1 of 1 servers")
     );
+}
+
+// =============================================================================================
+// Issue "judgement at Microsoft's level": weak Auth Certificates, unbound and transport
+// certificates, HealthChecker's exclusions, AD sites, the expiry day
+// =============================================================================================
+
+mod weak_certificates {
+    use super::*;
+    use common::weak::{SignedWith, weak_auth_cert};
+
+    /// HealthChecker (Invoke-AnalyzerSecurityExchangeCertificates.ps1): a key under 2048 bits is
+    /// red, a SHA-1 signature yellow. Both boundaries: 2047 bits is weak, 2048 is not.
+    #[test]
+    fn current_auth_certificate_with_a_short_key_or_sha1() {
+        let cases = [
+            (
+                2047,
+                SignedWith::Sha256,
+                2,
+                vec![("critical", "auth.weak_key")],
+            ),
+            (2048, SignedWith::Sha256, 0, vec![]),
+            (
+                2048,
+                SignedWith::Sha1,
+                1,
+                vec![("warning", "auth.weak_signature")],
+            ),
+            (
+                1024,
+                SignedWith::Sha1,
+                2,
+                vec![
+                    ("critical", "auth.weak_key"),
+                    ("warning", "auth.weak_signature"),
+                ],
+            ),
+        ];
+        for (bits, signed_with, code, expected) in cases {
+            let Some(current) =
+                weak_auth_cert(now() - days(10), now() + days(1000), bits, signed_with)
+            else {
+                eprintln!("openssl missing: skipped");
+                return;
+            };
+            let org = two_servers(
+                AuthConfigExport::current(&current),
+                store("EXCH01", &[&current]),
+                store("EXCH02", &[&current]),
+            );
+            let (output, report) = run_bundle(&org, &[]);
+            output.assert_code(code);
+            assert_eq!(
+                sorted_codes(&report),
+                sorted(&expected),
+                "{bits} bits: {}",
+                output.context()
+            );
+            if bits < 2048 {
+                assert_eq!(
+                    message(&report, "auth.weak_key"),
+                    format!(
+                        "current Auth Certificate {} has a {bits}-bit RSA key (at least 2048 bits): replace it with a new one",
+                        current.short()
+                    )
+                );
+                assert_eq!(
+                    finding(&report, "auth.weak_key")["thumbprint"],
+                    current.thumbprint()
+                );
+            }
+            // Every output shows the verdict; PRTG's Status channel carries it.
+            let prtg = run_bundle_output(&org, &["-o", "prtg-xml"]);
+            assert_eq!(channel(&prtg.xml(), "Status"), code as i64);
+        }
+    }
+
+    #[test]
+    fn next_auth_certificate_with_a_short_key_is_the_next_ones_concern() {
+        let current = auth_expiring(now() + days(1000));
+        let Some(next) = weak_auth_cert(
+            now() - days(1),
+            now() + days(1800),
+            1024,
+            SignedWith::Sha256,
+        ) else {
+            return;
+        };
+        let org = two_servers(
+            AuthConfigExport::current(&current).next(&next, now() + days(10)),
+            store("EXCH01", &[&current, &next]),
+            store("EXCH02", &[&current, &next]),
+        );
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(2);
+        assert_eq!(
+            message(&report, "auth.weak_key"),
+            format!(
+                "next Auth Certificate {} has a 1024-bit RSA key (at least 2048 bits): replace it with a new one",
+                next.short()
+            )
+        );
+        let checkmk = run_bundle_output(&org, &["-o", "checkmk"]);
+        let next_line = checkmk
+            .stdout
+            .lines()
+            .find(|l| l.contains("\"Exchange Auth certificate next\""))
+            .expect("the next certificate's service");
+        assert!(next_line.starts_with("2 "), "{next_line}");
+    }
+
+    #[test]
+    fn auth_certificate_file_with_a_short_key() {
+        let Some(cert) = weak_auth_cert(anchor(), anchor() + days(400), 1024, SignedWith::Sha256)
+        else {
+            return;
+        };
+        let dir = Workdir::new();
+        let output = Run::new()
+            .certs([dir.write_pem("auth.pem", &cert)])
+            .now(anchor() + days(1))
+            .output();
+        output.assert_code(2);
+        assert_eq!(
+            output.nagios().summary,
+            format!(
+                "Auth certificate file {} has a 1024-bit RSA key (at least 2048 bits): replace it with a new one",
+                cert.short()
+            )
+        );
+    }
+}
+
+mod store_certificates {
+    use super::*;
+    use common::seconds;
+
+    /// A healthy organisation whose EXCH01 store also holds `extra`.
+    fn with_extra(extra: StoreCert) -> Organisation {
+        let current = auth_expiring(now() + days(1000));
+        let mut exch01 = store("EXCH01", &[&current]);
+        exch01.push(extra);
+        two_servers(
+            AuthConfigExport::current(&current),
+            exch01,
+            store("EXCH02", &[&current]),
+        )
+    }
+
+    /// An unbound self-signed certificate near expiry is information on both sides of its
+    /// NotAfter and of the thresholds: the state never flips; --alert-unbound alerts again.
+    #[test]
+    fn unbound_certificates_never_alert_unless_asked() {
+        for (days_left, code) in [
+            (31, None),
+            (29, Some("selfsigned.unbound")),
+            (1, Some("selfsigned.unbound")),
+            (-1, Some("selfsigned.unused_expired")),
+        ] {
+            let leftover = selfsigned_expiring("old-exch01", now() + days(days_left) + seconds(60));
+            let org = with_extra(StoreCert::new(&leftover, &[]));
+            let (output, report) = run_bundle(&org, &[]);
+            output.assert_code(0);
+            let expected: Vec<(&str, &str)> = code.map(|c| ("info", c)).into_iter().collect();
+            assert_eq!(sorted_codes(&report), sorted(&expected), "{days_left} days");
+            if code == Some("selfsigned.unbound") {
+                assert!(
+                    message(&report, "selfsigned.unbound")
+                        .ends_with("nothing uses it, so it needs no renewal; remove it when it is no longer wanted"),
+                    "{report}"
+                );
+            }
+            // Not a countdown either: the transport certificates set the minimum.
+            assert_eq!(metric(&report, "selfsigned_min_days"), Some(1500));
+
+            let (output, report) = run_bundle(&org, &["--alert-unbound"]);
+            let alerted = match days_left {
+                31 => (0, vec![]),
+                29 => (1, vec![("warning", "selfsigned.expiring")]),
+                1 => (2, vec![("critical", "selfsigned.expiring")]),
+                _ => (0, vec![("info", "selfsigned.unused_expired")]),
+            };
+            output.assert_code(alerted.0);
+            assert_eq!(
+                sorted_codes(&report),
+                sorted(&alerted.1),
+                "{days_left} days, --alert-unbound"
+            );
+        }
+    }
+
+    #[test]
+    fn unbound_ca_issued_certificate_is_information() {
+        let ca = test_ca("Contoso Issuing CA");
+        let old = ca_issued("mail.contoso.lab", now() - days(300), now() + days(10), &ca);
+        let org = with_extra(StoreCert::new(&old, &[]));
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(0);
+        assert_eq!(sorted_codes(&report), sorted(&[("info", "cert.unbound")]));
+        let (output, _) = run_bundle(&org, &["--alert-unbound"]);
+        output.assert_code(2);
+    }
+
+    /// The internal transport certificate is in use whatever its services say: never
+    /// "can be removed"; missing from its store it is CRITICAL (HealthChecker: red).
+    #[test]
+    fn internal_transport_certificate_is_judged_and_never_called_removable() {
+        let current = auth_expiring(now() + days(1000));
+        let expired = transport("EXCH01", now() - days(3));
+        let org = Organisation::new(now())
+            .auth_config(AuthConfigExport::current(&current))
+            .mailbox(
+                "EXCH01",
+                vec![StoreCert::new(&current, &[]), StoreCert::new(&expired, &[])],
+            )
+            .internal_transport(&expired)
+            .mailbox("EXCH02", store("EXCH02", &[&current]));
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(2);
+        assert_eq!(
+            sorted_codes(&report),
+            sorted(&[("critical", "selfsigned.expired")])
+        );
+        let text = message(&report, "selfsigned.expired");
+        assert!(
+            text.contains("(its internal transport certificate)"),
+            "{text}"
+        );
+        assert!(!text.contains("removed"), "{text}");
+
+        let missing = transport("EXCH02", now() + days(900));
+        let org = Organisation::new(now())
+            .auth_config(AuthConfigExport::current(&current))
+            .mailbox("EXCH01", store("EXCH01", &[&current]))
+            .mailbox("EXCH02", vec![StoreCert::new(&current, &[])])
+            .internal_transport(&missing);
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(2);
+        assert_eq!(
+            sorted_codes(&report),
+            sorted(&[("critical", "transport.missing")])
+        );
+        let finding = finding(&report, "transport.missing");
+        assert_eq!(finding["server"], "EXCH02");
+        assert_eq!(finding["thumbprint"], missing.thumbprint());
+        let checkmk = run_bundle_output(&org, &["-o", "checkmk"]);
+        let line = checkmk
+            .stdout
+            .lines()
+            .find(|l| l.contains("\"Exchange self-signed certificates EXCH02\""))
+            .unwrap();
+        assert!(line.starts_with("2 "), "{line}");
+    }
+
+    /// HealthChecker leaves out Azure's MS-Organization-P2P-Access and CRP certificates
+    /// (Get-ExchangeServerCertificateInformation.ps1).
+    #[test]
+    fn azure_certificates_healthchecker_excludes_are_not_judged() {
+        let p2p_ca = test_ca("MS-Organization-P2P-Access [2030]");
+        let p2p = ca_issued("exch01", now() - days(1), now() - seconds(60), &p2p_ca);
+        let org = with_extra(StoreCert::new(&p2p, &["SMTP"]));
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(0);
+        assert_eq!(sorted_codes(&report), sorted(&[]), "{report}");
+        // A look-alike with a three-digit year is judged.
+        let other_ca = test_ca("MS-Organization-P2P-Access [203]");
+        let judged = ca_issued("exch01", now() - days(1), now() - seconds(60), &other_ca);
+        let (output, _) = run_bundle(&with_extra(StoreCert::new(&judged, &["SMTP"])), &[]);
+        output.assert_code(2);
+    }
+}
+
+mod sites_and_days {
+    use super::*;
+    use common::seconds;
+
+    /// MEAC notes servers in several AD sites; servers lacking the certificate in another
+    /// site get the hint that the servicelet replicates within a site only.
+    #[test]
+    fn servers_in_another_ad_site_are_named() {
+        let current = auth_expiring(now() + days(1000));
+        let mut branch = ServerInfo::mailbox("EXCH03");
+        branch.site = "Branch".into();
+        let org = two_servers(
+            AuthConfigExport::current(&current),
+            store("EXCH01", &[&current]),
+            store("EXCH02", &[&current]),
+        )
+        .server(branch, Store::Certificates(own_certs("EXCH03")));
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(2);
+        assert_eq!(
+            sorted_codes(&report),
+            sorted(&[
+                ("critical", "auth.current.missing_on_servers"),
+                ("info", "servers.multiple_sites"),
+            ])
+        );
+        let missing = message(&report, "auth.current.missing_on_servers");
+        assert!(
+            missing.ends_with("they are in other AD sites than Default-First-Site-Name: the certificate servicelet replicates only within a site, so one server per site needs the certificate (MEAC)"),
+            "{missing}"
+        );
+        assert!(
+            message(&report, "servers.multiple_sites")
+                .contains("(Branch: 1 server; Default-First-Site-Name: 2 servers)"),
+            "{report}"
+        );
+    }
+
+    /// MEAC counts -1 from the midnight that starts the expiry day: on that day it replaces,
+    /// the day before it stages (Get-ExchangeAuthCertificateStatus.ps1).
+    #[test]
+    fn the_expiry_day_counts_as_expired() {
+        let midnight = utc(2030, 6, 16, 0, 0, 0);
+        let current = auth_cert(midnight - days(1825), midnight + time::Duration::hours(20));
+        let org = Organisation::new(midnight - days(1))
+            .auth_config(AuthConfigExport::current(&current))
+            .mailbox("EXCH01", store("EXCH01", &[&current]));
+        for (at, days_left, expected) in [
+            (midnight - seconds(1), 0, "stage_next"),
+            (midnight, -1, "replace"),
+            (midnight + time::Duration::hours(19), -1, "replace"),
+        ] {
+            let dir = Workdir::new();
+            let path = org.write_bundle(&dir, "b.json", TextEncoding::Utf8);
+            let output = Run::new()
+                .arg("--bundle")
+                .arg(&path)
+                .args(["--now", &rfc3339(at), "-o", "json"])
+                .output();
+            let report = report_of(&output);
+            assert_eq!(
+                metric(&report, "auth_current_days"),
+                Some(days_left),
+                "{at}"
+            );
+            assert_eq!(action(&report), Some(expected), "{at}");
+            let reason = report["recommendation"]["reason"].as_str().unwrap();
+            if expected == "replace" {
+                assert!(reason.contains("beyond today"), "{reason}");
+            }
+        }
+    }
+
+    /// The current certificate known only from a file, in no server's store: MEAC replaces
+    /// (it counts -1 when no server holds it), and every server counts as lacking it.
+    #[test]
+    fn current_known_only_from_a_file_is_replaced() {
+        let current = auth_expiring(now() + days(1000));
+        let org = two_servers(
+            AuthConfigExport::current(&current),
+            own_certs("EXCH01"),
+            own_certs("EXCH02"),
+        );
+        let dir = Workdir::new();
+        let (output, report) = run_bundle(
+            &org,
+            &["--cert", dir.write_pem("c.pem", &current).to_str().unwrap()],
+        );
+        output.assert_code(2);
+        assert_eq!(action(&report), Some("replace"), "{}", output.context());
+        assert_eq!(metric(&report, "servers_missing_auth_cert"), Some(2));
+    }
+
+    /// An expired next certificate is never imported: nothing would be.
+    #[test]
+    fn expired_next_missing_on_a_server_is_not_imported() {
+        let current = auth_expiring(now() + days(1000));
+        let next = auth_cert(now() - days(1830), now() - days(5));
+        let org = two_servers(
+            AuthConfigExport::current(&current).next(&next, now() + days(10)),
+            store("EXCH01", &[&current, &next]),
+            store("EXCH02", &[&current]),
+        );
+        let (_, report) = run_bundle(&org, &[]);
+        assert_eq!(action(&report), Some("none"), "{report}");
+        assert!(report["recommendation"]["servers"].is_null());
+    }
 }

@@ -263,3 +263,39 @@ fn metrics(state: &ExchangeState, policy: &Policy) -> Vec<Metric> {
         .into_iter()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Certificate;
+
+    fn certificate(attributes: &[(rcgen::DnType, &str)]) -> Certificate {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        for (kind, value) in attributes {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        Certificate::from_der(&der).unwrap()
+    }
+
+    #[test]
+    fn azure_crp_certificate_is_matched_in_its_dc_attribute() {
+        let dc = rcgen::DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]);
+        let crp = certificate(&[(dc.clone(), "Windows Azure CRP Certificate Generator")]);
+        assert!(crp.self_signed);
+        assert!(excluded_like_healthchecker(&crp), "{}", crp.subject);
+        let other = certificate(&[(dc, "Windows Azure Something Else")]);
+        assert!(!excluded_like_healthchecker(&other));
+        // The P2P pattern needs a certificate that is not self-signed.
+        let p2p = certificate(&[(
+            rcgen::DnType::CommonName,
+            "MS-Organization-P2P-Access [2026]",
+        )]);
+        assert!(!excluded_like_healthchecker(&p2p));
+        assert!(is_p2p_access_cn("CN=MS-Organization-P2P-Access [2026]"));
+        assert!(!is_p2p_access_cn("CN=MS-Organization-P2P-Access [3026]"));
+        assert!(!is_p2p_access_cn("CN=MS-Organization-P2P-Access [202]"));
+    }
+}

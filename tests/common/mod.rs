@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod monitors;
 pub mod net;
 pub mod renew;
+pub mod weak;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -440,6 +441,27 @@ pub fn ca_issued(
 }
 
 impl TestCert {
+    /// A certificate made elsewhere (see [`weak`]); its rcgen key is a stand-in that cannot
+    /// issue for it.
+    pub fn from_parts(
+        cn: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        der: Vec<u8>,
+        params: rcgen::CertificateParams,
+    ) -> TestCert {
+        let key = rcgen::KeyPair::generate().expect("key pair");
+        TestCert {
+            cn: cn.to_string(),
+            not_before,
+            not_after,
+            der,
+            key_pem: key.serialize_pem(),
+            params,
+            key,
+        }
+    }
+
     /// Upper-case hex SHA-1 of the DER, as Windows shows thumbprints.
     pub fn thumbprint(&self) -> String {
         Sha1::digest(&self.der)
