@@ -2709,7 +2709,168 @@ fn parity_rows() -> Vec<(&'static str, Scenario)> {
             own_certificates,
         ),
         ("not judged by MEAC: stale data", export_stale()),
+        ("the expiry day", parity::expiry_day()),
+        (
+            "current in no server's store",
+            parity::current_in_no_store(),
+        ),
+        (
+            "a listed server whose store nobody read",
+            servers_not_collected(),
+        ),
+        ("servers in more than one AD site", parity::another_site()),
+        (
+            "HealthChecker: lifetime colours",
+            parity::lifetime_boundary(),
+        ),
+        ("HealthChecker: RSA key under 2048 bits", parity::weak_key()),
+        (
+            "HealthChecker: SHA-1 or MD5 signature",
+            parity::weak_signature(),
+        ),
+        (
+            "HealthChecker: internal transport certificate",
+            parity::transport_missing(),
+        ),
+        (
+            "HealthChecker: Azure certificates",
+            parity::azure_excluded(),
+        ),
+        ("certificates bound to no service", parity::unbound()),
     ]
+}
+
+/// The parity rows added with HealthChecker's rules and MEAC's details (issue "judgement at
+/// Microsoft's level").
+mod parity {
+    use super::*;
+    use common::seconds;
+    use common::weak::{SignedWith, weak_auth_cert};
+
+    fn healthy_with(exch01_extra: Vec<StoreCert>, current: &TestCert) -> Organisation {
+        let mut exch01 = store("EXCH01", &[current]);
+        exch01.extend(exch01_extra);
+        two_servers(
+            AuthConfigExport::current(current),
+            exch01,
+            store("EXCH02", &[current]),
+        )
+    }
+
+    /// 10 hours left, on the same UTC day: MEAC counts -1 (its expiry day) and replaces.
+    pub fn expiry_day() -> Scenario {
+        let current = auth_cert(now() - days(1825), now() + time::Duration::hours(10));
+        let org = healthy_with(Vec::new(), &current);
+        Scenario::new(
+            org,
+            &[
+                ("critical", "auth.current.expiring"),
+                ("warning", "auth.next.not_staged"),
+            ],
+            Some("replace"),
+        )
+        .extra(|report| {
+            assert_eq!(metric(report, "auth_current_days"), Some(-1));
+            assert!(message(report, "auth.next.not_staged").contains("expires today"));
+        })
+    }
+
+    /// AuthConfig's current certificate is in neither store (both were read).
+    pub fn current_in_no_store() -> Scenario {
+        let current = auth_expiring(now() + days(1000));
+        let org = two_servers(
+            AuthConfigExport::current(&current),
+            own_certs("EXCH01"),
+            own_certs("EXCH02"),
+        );
+        Scenario::new(
+            org,
+            &[
+                ("critical", "auth.current.not_found"),
+                ("warning", "auth.next.not_staged"),
+            ],
+            Some("replace"),
+        )
+        .extra(|report| assert_eq!(metric(report, "servers_missing_auth_cert"), Some(2)))
+    }
+
+    pub fn another_site() -> Scenario {
+        let current = auth_expiring(now() + days(1000));
+        let mut branch = ServerInfo::mailbox("EXCH03");
+        branch.site = "Branch".into();
+        let org = healthy_with(Vec::new(), &current)
+            .server(branch, Store::Certificates(store("EXCH03", &[&current])));
+        Scenario::new(org, &[("info", "servers.multiple_sites")], Some("none"))
+    }
+
+    /// A transport certificate with exactly 30 days left is OK (HealthChecker: yellow from 59
+    /// to 30 days is WARNING here only for Auth Certificates; self-signed ones use 30:/14:).
+    pub fn lifetime_boundary() -> Scenario {
+        let current = auth_expiring(now() + days(59) + seconds(60));
+        let org = healthy_with(Vec::new(), &current);
+        Scenario::new(
+            org,
+            &[
+                ("warning", "auth.current.expiring"),
+                ("warning", "auth.next.not_staged"),
+            ],
+            Some("stage_next"),
+        )
+    }
+
+    pub fn weak_key() -> Scenario {
+        let current = weak_auth_cert(
+            now() - days(10),
+            now() + days(1000),
+            1024,
+            SignedWith::Sha256,
+        )
+        .expect("openssl (CI installs it)");
+        Scenario::new(
+            healthy_with(Vec::new(), &current),
+            &[("critical", "auth.weak_key")],
+            Some("none"),
+        )
+    }
+
+    pub fn weak_signature() -> Scenario {
+        let current = weak_auth_cert(now() - days(10), now() + days(1000), 2048, SignedWith::Sha1)
+            .expect("openssl (CI installs it)");
+        Scenario::new(
+            healthy_with(Vec::new(), &current),
+            &[("warning", "auth.weak_signature")],
+            Some("none"),
+        )
+    }
+
+    /// Exports do not say which certificate is the transport one: the bundle does.
+    pub fn transport_missing() -> Scenario {
+        let current = auth_expiring(now() + days(1000));
+        let gone = transport("EXCH02", now() + days(900));
+        let org = Organisation::new(now())
+            .auth_config(AuthConfigExport::current(&current))
+            .mailbox("EXCH01", store("EXCH01", &[&current]))
+            .mailbox("EXCH02", vec![StoreCert::new(&current, &[])])
+            .internal_transport(&gone);
+        Scenario::new(org, &[("critical", "transport.missing")], Some("none")).bundle_only()
+    }
+
+    pub fn azure_excluded() -> Scenario {
+        let current = auth_expiring(now() + days(1000));
+        let p2p_ca = test_ca("MS-Organization-P2P-Access [2030]");
+        let p2p = ca_issued("exch01", now() - days(1), now() - seconds(60), &p2p_ca);
+        let org = healthy_with(vec![StoreCert::new(&p2p, &["SMTP"])], &current);
+        Scenario::new(org, &[], Some("none"))
+    }
+
+    /// CliXml exports hide Services in SerializationData: only JSON exports and bundles know a
+    /// certificate is bound to nothing.
+    pub fn unbound() -> Scenario {
+        let current = auth_expiring(now() + days(1000));
+        let old = selfsigned_expiring("old-exch01", now() + days(10));
+        let org = healthy_with(vec![StoreCert::new(&old, &[])], &current);
+        Scenario::new(org, &[("info", "selfsigned.unbound")], Some("none")).bundle_only()
+    }
 }
 
 #[test]
@@ -2727,12 +2888,12 @@ fn meac_parity_table() {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario") && !l.starts_with("| ---"))
         .collect();
-    assert_eq!(guide_rows.len(), 14, "{guide_rows:#?}");
+    assert_eq!(guide_rows.len(), 24, "{guide_rows:#?}");
     let covered: std::collections::BTreeSet<&str> = rows
         .iter()
         .map(|(name, _)| name.split(" (").next().unwrap())
         .collect();
-    assert_eq!(covered.len(), 14, "{covered:#?}");
+    assert_eq!(covered.len(), 24, "{covered:#?}");
 
     let mut problems = Vec::new();
     for (name, scenario) in &rows {
