@@ -101,37 +101,16 @@ pub fn expiry_findings(
 ) -> Vec<Finding> {
     let certificate = &entry.certificate;
     let now = policy.now;
-    let days_left = certificate.days_left(now);
     // Most certificates of a large organisation are fine: their description is only built
     // when a finding needs it.
-    let what = || {
-        let Some(held) = held else {
-            return format!(
-                "{} {} ({})",
-                describe_kind(entry.kind),
-                certificate.thumbprint.short(),
-                certificate.subject
-            );
-        };
-        let bound = match held.services {
-            Some([]) => " (bound to no service)".to_string(),
-            Some(list) => format!(" (bound to {})", list.join(", ")),
-            None => String::new(),
-        };
-        let transport = if held.internal_transport {
-            " (its internal transport certificate)"
-        } else {
-            ""
-        };
+    let what = || describe_held(entry, held);
+    let expiry = || {
         format!(
-            "server {}: {} {} ({}){transport}{bound}",
-            held.server,
-            describe_kind(entry.kind),
-            certificate.thumbprint.short(),
-            certificate.subject
+            "{} ({})",
+            expiry_phrase(certificate, now),
+            certificate.not_after.format("%Y-%m-%d %H:%M UTC")
         )
     };
-    let expiry = || certificate.not_after.format("%Y-%m-%d %H:%M UTC");
     let mut findings = Vec::new();
     let mut push = |severity, code, message: String| {
         let mut finding = Finding::new(severity, code, message).about(&certificate.thumbprint);
@@ -145,47 +124,20 @@ pub fn expiry_findings(
         findings.push(finding);
     };
     if certificate.is_expired(now) {
-        let unbound = held.is_some_and(Held::is_unbound);
         match codes.unused_expired {
-            Some(unused) if unbound => push(
+            Some(unused) if held.is_some_and(Held::is_unbound) => push(
                 Severity::Info,
                 unused,
-                format!(
-                    "{} {} ({}): it can be removed",
-                    what(),
-                    expiry_phrase(certificate, now),
-                    expiry()
-                ),
+                format!("{} {}: it can be removed", what(), expiry()),
             ),
             _ => push(
                 Severity::Critical,
                 codes.expired,
-                format!(
-                    "{} {} ({})",
-                    what(),
-                    expiry_phrase(certificate, now),
-                    expiry()
-                ),
+                format!("{} {}", what(), expiry()),
             ),
         }
-    } else {
-        let severity = match policy.thresholds_for(entry.kind).evaluate(days_left as f64) {
-            Breach::Critical => Some(Severity::Critical),
-            Breach::Warning => Some(Severity::Warning),
-            Breach::None => None,
-        };
-        if let Some(severity) = severity {
-            push(
-                severity,
-                codes.expiring,
-                format!(
-                    "{} {} ({})",
-                    what(),
-                    expiry_phrase(certificate, now),
-                    expiry()
-                ),
-            );
-        }
+    } else if let Some(severity) = breach(policy, entry) {
+        push(severity, codes.expiring, format!("{} {}", what(), expiry()));
     }
     if certificate.is_not_yet_valid(now) {
         push(
@@ -200,20 +152,47 @@ pub fn expiry_findings(
     }
     if let (true, Some(ok)) = (findings.is_empty(), codes.ok) {
         findings.push(
-            Finding::new(
-                Severity::Ok,
-                ok,
-                format!(
-                    "{} {} ({})",
-                    what(),
-                    expiry_phrase(certificate, now),
-                    expiry()
-                ),
-            )
-            .about(&certificate.thumbprint),
+            Finding::new(Severity::Ok, ok, format!("{} {}", what(), expiry()))
+                .about(&certificate.thumbprint),
         );
     }
     findings
+}
+
+/// The severity the certificate's kind's thresholds give its days left, if they alert.
+fn breach(policy: &Policy, entry: &CertificateEntry) -> Option<Severity> {
+    let days_left = entry.certificate.days_left(policy.now) as f64;
+    match policy.thresholds_for(entry.kind).evaluate(days_left) {
+        Breach::Critical => Some(Severity::Critical),
+        Breach::Warning => Some(Severity::Warning),
+        Breach::None => None,
+    }
+}
+
+/// "self-signed certificate 9CFFBE41 (CN=...)", with the server, its role there and the
+/// services it is bound to when a store holds it.
+fn describe_held(entry: &CertificateEntry, held: Option<&Held>) -> String {
+    let certificate = &entry.certificate;
+    let what = format!(
+        "{} {} ({})",
+        describe_kind(entry.kind),
+        certificate.thumbprint.short(),
+        certificate.subject
+    );
+    let Some(held) = held else {
+        return what;
+    };
+    let bound = match held.services {
+        Some([]) => " (bound to no service)".to_string(),
+        Some(list) => format!(" (bound to {})", list.join(", ")),
+        None => String::new(),
+    };
+    let transport = if held.internal_transport {
+        " (its internal transport certificate)"
+    } else {
+        ""
+    };
+    format!("server {}: {what}{transport}{bound}", held.server)
 }
 
 /// An Auth Certificate with a key or signature HealthChecker flags (Invoke-AnalyzerSecurity-
