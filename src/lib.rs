@@ -18,6 +18,7 @@ pub mod render;
 pub mod renew;
 pub mod sole_document;
 pub mod source;
+pub mod types;
 
 /// Helpers the unit tests of several layers share.
 #[cfg(test)]

@@ -14,12 +14,12 @@ use thiserror::Error;
 use super::organisation::requires_auth_certificate;
 use super::{
     AuthConfig, Certificate, CertificateError, ExchangeState, Inventory, Server, Sighting,
-    Thumbprint,
 };
 use crate::source::records::{
     AuthConfigRecord, BundleRecord, BundleServerRecord, CertificateRecord, InventoryRecord,
     ServerRecord,
 };
+use crate::types::Thumbprint;
 
 #[derive(Debug, Error, PartialEq)]
 #[error("{origin}: {reason}")]

@@ -13,8 +13,10 @@ use std::collections::hash_map::Entry;
 
 use serde::Serialize;
 
+/// At its old path for judge, render, renew and the examples; it lives in [`crate::types`].
+pub use crate::types::Thumbprint;
 pub use build::ModelError;
-pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError, Thumbprint};
+pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError};
 pub use organisation::{AuthConfig, Inventory, Server};
 
 /// What a certificate is, from its own facts (never from configuration).
@@ -190,7 +192,7 @@ impl PublishedMetadata {
             .map(|key| {
                 let (certificate, problem, computed_x5t) = match key.der {
                     Ok(der) => {
-                        let x5t = crate::source::metadata::x5t_of(&der);
+                        let x5t = crate::types::x5t_of(&der);
                         match Certificate::from_der(&der) {
                             Ok(certificate) => (Some(certificate), None, Some(x5t)),
                             Err(e) => (None, Some(e.to_string()), Some(x5t)),
