@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser};
 
 use crate::judge::{Policy, Severity, Thresholds};
-use crate::model::{ExchangeState, MetadataProblem, ModelError, PublishedMetadata, Sighting};
+use crate::model::{ExchangeState, ModelError};
 use crate::parallel::Job;
 use crate::render::OutputFormat;
 use crate::source::{SourceError, bundle, cert_file, exchange_exports};
@@ -420,14 +420,11 @@ impl InputArgs {
         }
         let password = self.pfx_password()?;
         for path in &self.certs {
-            let (_, certificates) = cert_file::load_certificates(path, password.as_deref())?;
-            for certificate in certificates {
-                state.add_certificate(certificate, Sighting::from_origin(origin(path)));
-            }
+            let (_, ders) = cert_file::read_certificate_file(path, password.as_deref())?;
+            state.add_certificate_file(&ders, &origin(path))?;
         }
         if let Some(NetworkSource::File(path)) = &network.metadata {
-            let record = metadata::read_metadata_file(path)?;
-            state.published = Some(PublishedMetadata::from_record(record));
+            state.set_metadata(metadata::read_metadata_file(path)?);
         }
         network.run(&mut state, deadline);
         state.adopt_published_auth_certificates();
@@ -606,51 +603,10 @@ impl NetworkPlan {
             (metadata, chains)
         });
         if let (Some((url, _)), Some(result)) = (url, metadata_result) {
-            match result {
-                Ok(record) => state.published = Some(PublishedMetadata::from_record(record)),
-                Err(metadata::FetchError::Unreachable(reason)) => {
-                    state.unreachable_endpoints.push((url.clone(), reason));
-                }
-                Err(metadata::FetchError::Http(reason)) => {
-                    state.published = Some(PublishedMetadata::unusable(
-                        url.clone(),
-                        MetadataProblem::Http(reason),
-                    ));
-                }
-                Err(metadata::FetchError::Invalid(reason)) => {
-                    state.published = Some(PublishedMetadata::unusable(
-                        url.clone(),
-                        MetadataProblem::Invalid(reason.to_string()),
-                    ));
-                }
-            }
+            state.set_fetched_metadata(url, result);
         }
         for (target, result) in self.targets.iter().zip(chains) {
-            let origin = target.origin();
-            let chain = match result {
-                Ok(chain) => chain,
-                Err(reason) => {
-                    state.unreachable_endpoints.push((origin, reason.0));
-                    continue;
-                }
-            };
-            let wanted = if self.chain { chain.len() } else { 1 };
-            for (position, der) in chain.iter().take(wanted).enumerate() {
-                let sighting = if position == 0 {
-                    origin.clone()
-                } else {
-                    format!("{origin}, chain element {}", position + 1)
-                };
-                match crate::model::Certificate::from_der(der) {
-                    Ok(certificate) => {
-                        state.add_certificate(certificate, Sighting::from_origin(sighting))
-                    }
-                    Err(e) => state.unreachable_endpoints.push((
-                        sighting,
-                        format!("presented a certificate that cannot be read: {e}"),
-                    )),
-                }
-            }
+            state.add_tls_chain(target.origin(), result, self.chain);
         }
     }
 }
