@@ -8,11 +8,6 @@
 //! - [`prescan`]: the output format and file, read before clap so that its errors are
 //!   documents too
 
-#[cfg(target_os = "linux")]
-pub mod entry;
-pub mod guard;
-pub mod watchdog;
-
 pub mod args;
 pub mod inputs;
 pub mod network;
