@@ -8,16 +8,20 @@
 //!   bytes -> typed records      one model of the org      findings + metrics         one file per format
 //! ```
 //!
-//! `cli` wires command-line options to that flow; the binaries in `src/bin` stay thin.
+//! `types` holds the small types both ends of the first arrow share (`Thumbprint`). `cli` wires
+//! command-line options to the flow, `process` makes every run end in exactly one document with
+//! the right exit code (panics, `-t`, SIGBUS, closed streams), and the binaries in `src/bin`
+//! stay thin.
 
 pub mod cli;
 pub mod judge;
 pub mod model;
 pub mod parallel;
+pub mod process;
 pub mod render;
 pub mod renew;
-pub mod sole_document;
 pub mod source;
+pub mod types;
 
 /// Helpers the unit tests of several layers share.
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The check as a process started by a monitoring agent (Unix): a reader of stdout that went
 //! away, standard streams the agent closed, arguments that are not UTF-8. On Linux the check
-//! starts without Rust's runtime set-up (`src/cli/entry.rs`), so these are its own doing. (Its
+//! starts without Rust's runtime set-up (`src/process/entry.rs`), so these are its own doing. (Its
 //! reopening of closed streams on /dev/null is a precaution no current path depends on: with or
 //! without it, the closed-streams test below passes.)
 #![cfg(unix)]

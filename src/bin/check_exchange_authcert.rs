@@ -1,16 +1,15 @@
 //! `check_exchange_authcert`: options -> inputs -> state -> judgement -> one output document.
 //!
 //! On Linux the check starts at the C entry point, without Rust's runtime set-up
-//! (`cli::entry` says why and what it does instead).
+//! (`process::entry` says why and what it does instead).
 #![cfg_attr(all(target_os = "linux", not(test)), no_main)]
 
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use exchange_authcert::cli::{
-    CheckArgs, guard, output_file_in, output_format_in, parse_timeout, watchdog,
-};
+use exchange_authcert::cli::{CheckArgs, output_file_in, output_format_in, parse_timeout};
 use exchange_authcert::judge::{FindingCode, judge};
+use exchange_authcert::process::{guard, watchdog};
 use exchange_authcert::render::{RenderOptions, render};
 
 // Not in the test build of this file: there libtest's `main` runs (and this one would run the
@@ -18,9 +17,9 @@ use exchange_authcert::render::{RenderOptions, render};
 #[cfg(all(target_os = "linux", not(test)))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    exchange_authcert::cli::entry::prepare_process();
+    exchange_authcert::process::entry::prepare_process();
     // SAFETY: the C runtime passes argc and argv as they are.
-    check(unsafe { exchange_authcert::cli::entry::arguments(argc, argv) })
+    check(unsafe { exchange_authcert::process::entry::arguments(argc, argv) })
 }
 
 #[cfg(any(not(target_os = "linux"), test))]

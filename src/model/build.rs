@@ -14,12 +14,12 @@ use thiserror::Error;
 use super::organisation::requires_auth_certificate;
 use super::{
     AuthConfig, Certificate, CertificateError, ExchangeState, Inventory, Server, Sighting,
-    Thumbprint,
 };
 use crate::source::records::{
     AuthConfigRecord, BundleRecord, BundleServerRecord, CertificateRecord, InventoryRecord,
     ServerRecord,
 };
+use crate::types::Thumbprint;
 
 #[derive(Debug, Error, PartialEq)]
 #[error("{origin}: {reason}")]
@@ -56,7 +56,7 @@ impl<I: Iterator<Item = ParseResult>> Parsed<I> {
 /// Fewer new certificates than this are parsed on one thread: starting threads costs more.
 const PARALLEL_FROM: usize = 64;
 
-fn model_error(origin: &str, reason: impl Into<String>) -> ModelError {
+pub(super) fn model_error(origin: &str, reason: impl Into<String>) -> ModelError {
     ModelError {
         origin: origin.to_string(),
         reason: reason.into(),

@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sha1::{Digest, Sha1};
 use thiserror::Error;
 use x509_parser::certificate::X509CertificateParser;
 use x509_parser::der_parser::oid::Oid;
@@ -13,85 +12,10 @@ use x509_parser::nom::Parser;
 use x509_parser::prelude::X509Certificate;
 use x509_parser::public_key::PublicKey;
 
+use crate::types::{Thumbprint, upper_hex};
+
 /// The subject CN Exchange setup and `New-ExchangeCertificate` give the Auth Certificate.
 pub const AUTH_CERTIFICATE_CN: &str = "Microsoft Exchange Server Auth Certificate";
-
-/// A SHA-1 thumbprint as Windows shows it: 40 upper-case hex digits.
-///
-/// Kept inline (no heap): a large organisation looks thousands of certificates up by it, and
-/// every sighting, finding and report carries one.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Thumbprint([u8; 40]);
-
-/// The first 16 digits (64 bits of a SHA-1) tell thumbprints apart as well as all 40, and
-/// hashing fewer bytes matters where thousands are looked up. Equal thumbprints hash equal.
-impl std::hash::Hash for Thumbprint {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write(&self.0[..16]);
-    }
-}
-
-impl Thumbprint {
-    pub fn of_der(der: &[u8]) -> Thumbprint {
-        let digest = Sha1::digest(der);
-        let mut digits = [0u8; 40];
-        for (pair, byte) in digits.chunks_exact_mut(2).zip(digest.iter()) {
-            pair.copy_from_slice(&hex_pair(*byte));
-        }
-        Thumbprint(digits)
-    }
-
-    /// Accepts what admins paste: any case, spaces or colons between bytes.
-    pub fn parse(text: &str) -> Option<Thumbprint> {
-        let mut digits = [0u8; 40];
-        let mut count = 0;
-        for c in text.chars().filter(|c| !c.is_whitespace() && *c != ':') {
-            if !c.is_ascii_hexdigit() || count == digits.len() {
-                return None;
-            }
-            digits[count] = c.to_ascii_uppercase() as u8;
-            count += 1;
-        }
-        (count == digits.len()).then_some(Thumbprint(digits))
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Both constructors write ASCII hex digits only, so this never falls back.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The first eight digits: enough to tell certificates apart in labels and summaries.
-    pub fn short(&self) -> &str {
-        &self.as_str()[..8]
-    }
-}
-
-impl std::fmt::Display for Thumbprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Debug for Thumbprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Thumbprint").field(&self.as_str()).finish()
-    }
-}
-
-impl Serialize for Thumbprint {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-/// A byte as two upper-case hex digits.
-fn hex_pair(byte: u8) -> [u8; 2] {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    [
-        DIGITS[usize::from(byte >> 4)],
-        DIGITS[usize::from(byte & 0x0F)],
-    ]
-}
 
 #[derive(Debug, Error, PartialEq)]
 pub enum CertificateError {
@@ -248,16 +172,6 @@ fn algorithm_name(oid: &Oid<'_>) -> String {
         .map_or_else(|| oid.to_id_string(), |(_, name)| (*name).to_string())
 }
 
-/// Upper-case hex without `fmt`: a large organisation has tens of thousands of thumbprints,
-/// and `{:02X}` per byte was a visible share of a 500-server check.
-fn upper_hex(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.extend(hex_pair(*byte).map(char::from));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,14 +233,6 @@ mod tests {
             Certificate::from_der(&der),
             Err(CertificateError::TrailingBytes(2))
         );
-    }
-
-    #[test]
-    fn thumbprint_parse_accepts_admin_spellings() {
-        let t = Thumbprint::parse("e1:bd f9ae58c93c75e76c9dd882138fb8ff0fa786").unwrap();
-        assert_eq!(t.as_str(), "E1BDF9AE58C93C75E76C9DD882138FB8FF0FA786");
-        assert!(Thumbprint::parse("E1BD").is_none());
-        assert!(Thumbprint::parse("Z1BDF9AE58C93C75E76C9DD882138FB8FF0FA786").is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod certificate;
+pub mod loose;
 pub mod organisation;
 
 use std::collections::HashMap;
@@ -13,8 +14,10 @@ use std::collections::hash_map::Entry;
 
 use serde::Serialize;
 
+/// At its old path for judge, render, renew and the examples; it lives in [`crate::types`].
+pub use crate::types::Thumbprint;
 pub use build::ModelError;
-pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError, Thumbprint};
+pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError};
 pub use organisation::{AuthConfig, Inventory, Server};
 
 /// What a certificate is, from its own facts (never from configuration).
@@ -181,53 +184,6 @@ pub struct PublishedKey {
     pub problem: Option<String>,
 }
 
-impl PublishedMetadata {
-    /// From a parsed document: every key decoded into a certificate where possible.
-    pub fn from_record(record: crate::source::metadata::MetadataRecord) -> PublishedMetadata {
-        let keys = record
-            .keys
-            .into_iter()
-            .map(|key| {
-                let (certificate, problem, computed_x5t) = match key.der {
-                    Ok(der) => {
-                        let x5t = crate::source::metadata::x5t_of(&der);
-                        match Certificate::from_der(&der) {
-                            Ok(certificate) => (Some(certificate), None, Some(x5t)),
-                            Err(e) => (None, Some(e.to_string()), Some(x5t)),
-                        }
-                    }
-                    Err(problem) => (None, Some(problem), None),
-                };
-                PublishedKey {
-                    usage: key.usage,
-                    x5t: key.x5t,
-                    computed_x5t,
-                    certificate,
-                    problem,
-                }
-            })
-            .collect();
-        PublishedMetadata {
-            origin: record.origin,
-            issuer: record.issuer,
-            realm: record.realm,
-            problem: None,
-            keys,
-        }
-    }
-
-    /// A document that was fetched but could not be used.
-    pub fn unusable(origin: impl Into<String>, problem: MetadataProblem) -> PublishedMetadata {
-        PublishedMetadata {
-            origin: origin.into(),
-            issuer: None,
-            realm: None,
-            problem: Some(problem),
-            keys: Vec::new(),
-        }
-    }
-}
-
 impl ExchangeState {
     /// Adds a certificate, or a further sighting of one already known.
     pub fn add_certificate(&mut self, certificate: Certificate, sighting: Sighting) {
@@ -302,27 +258,6 @@ impl ExchangeState {
             }
         }
         entry.sightings.push(sighting);
-    }
-
-    /// Adds the published metadata certificates that AuthConfig names (current, previous,
-    /// next) to the certificates, seen at `metadata <origin>`: the organisation's judgement then
-    /// knows the current certificate's facts even without a store export. Call once every
-    /// input is loaded.
-    pub fn adopt_published_auth_certificates(&mut self) {
-        let (Some(published), Some(config)) = (&self.published, &self.auth_config) else {
-            return;
-        };
-        let named = [&config.current, &config.previous, &config.next];
-        let adopted: Vec<Certificate> = published
-            .keys
-            .iter()
-            .filter_map(|key| key.certificate.clone())
-            .filter(|c| named.iter().any(|n| n.as_ref() == Some(&c.thumbprint)))
-            .collect();
-        let origin = format!("metadata {}", published.origin);
-        for certificate in adopted {
-            self.add_certificate(certificate, Sighting::from_origin(origin.clone()));
-        }
     }
 
     pub fn certificate(&self, thumbprint: &Thumbprint) -> Option<&CertificateEntry> {

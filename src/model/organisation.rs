@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Thumbprint;
+use crate::types::Thumbprint;
 
 /// `Get-AuthConfig`: which certificate signs now, which did, which will.
 #[derive(Debug, Clone, PartialEq, Serialize)]

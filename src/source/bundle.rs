@@ -27,7 +27,7 @@ use super::records::{
 };
 use super::text_encoding::decode_text;
 use super::{SourceError, read_input_file};
-use crate::model::Thumbprint;
+use crate::types::Thumbprint;
 
 /// The value of the bundle's `schema` field.
 pub const BUNDLE_SCHEMA: &str = "exchange-authcert-bundle";

@@ -9,7 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::text_encoding::TextEncoding;
 use super::{SourceError, read_input_file};
-use crate::model::Certificate;
 
 /// How the certificates were stored, for messages and the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,12 +19,13 @@ pub enum CertFileFormat {
     Pkcs12,
 }
 
-/// Reads every certificate in `path`. `pfx_password` is used for PKCS#12 only; without one the
-/// empty password is tried, which is what a PFX exported with no password uses.
-pub fn load_certificates(
+/// Reads every certificate in `path`, as DER: the model reads their facts. `pfx_password` is
+/// used for PKCS#12 only; without one the empty password is tried, which is what a PFX exported
+/// with no password uses.
+pub fn read_certificate_file(
     path: &Path,
     pfx_password: Option<&str>,
-) -> Result<(CertFileFormat, Vec<Certificate>), SourceError> {
+) -> Result<(CertFileFormat, Vec<Vec<u8>>), SourceError> {
     let bytes = read_input_file(path)?;
     let (format, ders) = split_certificates(&bytes, pfx_password)
         .map_err(|reason| SourceError::invalid(path, reason))?;
@@ -37,22 +37,7 @@ pub fn load_certificates(
         };
         return Err(SourceError::invalid(path, what));
     }
-    let count = ders.len();
-    let certificates = ders
-        .iter()
-        .enumerate()
-        .map(|(position, der)| {
-            Certificate::from_der(der).map_err(|e| {
-                let which = if count > 1 {
-                    format!("certificate {} of {count}: ", position + 1)
-                } else {
-                    String::new()
-                };
-                SourceError::invalid(path, format!("{which}{e}"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((format, certificates))
+    Ok((format, ders))
 }
 
 /// Splits a file's bytes into DER certificates, detecting the format by content.

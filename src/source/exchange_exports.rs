@@ -13,7 +13,7 @@ use super::psvalue::{PsObject, PsValue, quoted};
 use super::records::{AuthConfigRecord, CertificateRecord, ServerRecord};
 use super::text_encoding::decode_text;
 use super::{SourceError, clixml, powershell_json, read_input_file};
-use crate::model::Thumbprint;
+use crate::types::Thumbprint;
 
 /// `Microsoft.Exchange.Management.SystemConfigurationTasks.AllowedServices` (`[Flags]`).
 pub const CERTIFICATE_SERVICES: &[(i64, &str)] = &[

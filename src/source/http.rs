@@ -80,48 +80,89 @@ impl Resolver for PinnedResolver {
 
 /// GETs `url` and returns the body.
 pub fn get(url: &str, options: &HttpsOptions, deadline: Deadline) -> Result<Vec<u8>, HttpError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| HttpError::Http(format!("'{url}' is not a URL")))?;
-    if uri.scheme_str() != Some("https") {
-        return Err(HttpError::Http("only https:// URLs are fetched".into()));
-    }
-    let url_host = uri
-        .host()
-        .ok_or_else(|| HttpError::Http(format!("'{url}' has no host")))?
-        .to_string();
-    let port = uri.port_u16().unwrap_or(443);
-    // --sni NAME: ask for NAME, but connect where the URL (or --connect-to) points.
-    let (request_url, pinned_host, connect_to) = match &options.sni {
-        Some(name) => {
-            let authority = match uri.port_u16() {
-                Some(port) => format!("{name}:{port}"),
-                None => name.clone(),
-            };
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            let connect_to = options.connect_to.clone().or(Some(HostPort {
-                host: url_host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-                port,
-            }));
-            (
-                format!("https://{authority}{path}"),
-                name.clone(),
-                connect_to,
-            )
-        }
-        None => (
-            url.to_string(),
-            url_host.clone(),
-            options.connect_to.clone(),
-        ),
-    };
+    let target = Target::of(url, options)?;
     let budget = deadline
         .remaining("to fetch the document")
         .map_err(|e| HttpError::Unreachable(e.0))?;
+    let resolver = PinnedResolver {
+        pinned_host: target
+            .pinned_host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        connect_to: target.connect_to,
+        deadline,
+    };
+    let agent = ureq::Agent::with_parts(
+        agent_config(options, budget),
+        DefaultConnector::default(),
+        resolver,
+    );
+    let mut response = agent
+        .get(&target.request_url)
+        .call()
+        .map_err(|e| describe(e, budget))?;
+    refuse_unusable(&response)?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY_BYTES)
+        .read_to_vec()
+        .map_err(|e| describe(e, budget))
+}
 
+/// What is asked for and where the connection goes.
+struct Target {
+    request_url: String,
+    /// The host the request names; the resolver sends it to `connect_to`.
+    pinned_host: String,
+    connect_to: Option<HostPort>,
+}
+
+impl Target {
+    fn of(url: &str, options: &HttpsOptions) -> Result<Target, HttpError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| HttpError::Http(format!("'{url}' is not a URL")))?;
+        if uri.scheme_str() != Some("https") {
+            return Err(HttpError::Http("only https:// URLs are fetched".into()));
+        }
+        let url_host = uri
+            .host()
+            .ok_or_else(|| HttpError::Http(format!("'{url}' has no host")))?
+            .to_string();
+        let port = uri.port_u16().unwrap_or(443);
+        // --sni NAME: ask for NAME, but connect where the URL (or --connect-to) points.
+        let Some(name) = &options.sni else {
+            return Ok(Target {
+                request_url: url.to_string(),
+                pinned_host: url_host,
+                connect_to: options.connect_to.clone(),
+            });
+        };
+        let authority = match uri.port_u16() {
+            Some(port) => format!("{name}:{port}"),
+            None => name.clone(),
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let connect_to = options.connect_to.clone().or(Some(HostPort {
+            host: url_host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+        }));
+        Ok(Target {
+            request_url: format!("https://{authority}{path}"),
+            pinned_host: name.clone(),
+            connect_to,
+        })
+    }
+}
+
+/// https only, a bounded number of redirects, the whole exchange within `budget`, and trust as
+/// the options say.
+fn agent_config(options: &HttpsOptions, budget: std::time::Duration) -> ureq::config::Config {
     let mut tls = ureq::tls::TlsConfig::builder().disable_verification(options.insecure);
     if !options.extra_roots.is_empty() {
         let roots: Vec<ureq::tls::Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
@@ -136,7 +177,7 @@ pub fn get(url: &str, options: &HttpsOptions, deadline: Deadline) -> Result<Vec<
             .collect();
         tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)));
     }
-    let config = ureq::Agent::config_builder()
+    ureq::Agent::config_builder()
         .https_only(true)
         .http_status_as_error(false)
         .max_redirects(MAX_REDIRECTS)
@@ -151,20 +192,12 @@ pub fn get(url: &str, options: &HttpsOptions, deadline: Deadline) -> Result<Vec<
         .max_idle_connections(0)
         // Straight to the server: a proxy from the environment would hide which one answered.
         .proxy(None)
-        .build();
-    let resolver = PinnedResolver {
-        pinned_host: pinned_host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-        connect_to,
-        deadline,
-    };
-    let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), resolver);
-    let mut response = agent
-        .get(&request_url)
-        .call()
-        .map_err(|e| describe(e, budget))?;
+        .build()
+}
+
+/// An error status (with where a redirect not followed pointed) or a declared body over the
+/// limit: refused before the body is read.
+fn refuse_unusable(response: &ureq::http::Response<ureq::Body>) -> Result<(), HttpError> {
     let status = response.status();
     if !status.is_success() {
         let reason = status.canonical_reason().unwrap_or("");
@@ -193,12 +226,7 @@ pub fn get(url: &str, options: &HttpsOptions, deadline: Deadline) -> Result<Vec<
             MAX_BODY_BYTES / 1024
         )));
     }
-    response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY_BYTES)
-        .read_to_vec()
-        .map_err(|e| describe(e, budget))
+    Ok(())
 }
 
 /// A ureq error as one line, classified.

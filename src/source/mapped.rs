@@ -6,40 +6,40 @@
 //!
 //! The price of a mapping: when another program truncates the file while the check reads it,
 //! touching the lost pages raises SIGBUS, which would kill the check without a word. So a file
-//! is mapped only after the program has said what to print in that case
-//! ([`report_shrunk_inputs_with`]); a SIGBUS then prints that document and exits with its code.
-//! Without it (the library in tests or fuzzing) files are read. Windows never maps: a mapped
-//! file cannot be replaced there, and the collector replaces its bundle.
+//! is mapped only once the program has a SIGBUS handler that prints a document and exits with
+//! its code ([`allow_mapping`]; the check's is `crate::process::sigbus`). Without one (the
+//! library in tests or fuzzing) files are read. Windows never maps: a mapped file cannot be
+//! replaced there, and the collector replaces its bundle.
 
 use std::sync::OnceLock;
 
-/// What a SIGBUS prints and the exit code it ends with: made once, before the first mapping.
-type ShrunkReport = (Vec<u8>, i32);
-
-static REPORT_MAKER: OnceLock<Box<dyn Fn() -> ShrunkReport + Send + Sync>> = OnceLock::new();
+/// Set by [`allow_mapping`]; unset, files are read.
+static ARM_SIGBUS_HANDLER: OnceLock<fn() -> bool> = OnceLock::new();
 
 /// Files from this size up are mapped: below it, reading costs no more than mapping.
 pub const MAP_FROM_BYTES: u64 = 1024 * 1024;
 
-/// Allows mapping large input files. `report` makes the document (and exit code) that ends the
-/// process when a mapped file shrinks while it is read; it runs once, before the first mapping,
-/// so that a check on small files never pays for it.
-pub fn report_shrunk_inputs_with(report: impl Fn() -> ShrunkReport + Send + Sync + 'static) {
-    let _ = REPORT_MAKER.set(Box::new(report));
+/// Allows mapping large input files. `arm` is called before every mapping and installs, on its
+/// first call, the handler that ends the process with a document when a mapped file shrinks
+/// while it is read; it answers false when there is none, and the file is read instead. The
+/// handler is process machinery ([`crate::process`]), which hands it in here: the sources never
+/// import the layers above them.
+pub fn allow_mapping(arm: fn() -> bool) {
+    let _ = ARM_SIGBUS_HANDLER.set(arm);
 }
 
 /// The file's first `len` bytes, mapped; `None` when mapping is not allowed or fails (the
 /// caller then reads the file).
 #[cfg(unix)]
 pub fn map(file: &std::fs::File, len: u64) -> Option<memmap2::Mmap> {
-    if len < MAP_FROM_BYTES || !sigbus::arm() {
+    if len < MAP_FROM_BYTES || !ARM_SIGBUS_HANDLER.get().is_some_and(|arm| arm()) {
         return None;
     }
     let len = usize::try_from(len).ok()?;
     // SAFETY: the mapping is read-only and private. Another program can still change or
     // truncate the file under it: a change shows up as changed text (which the parsers handle
-    // like any other text), a truncation as SIGBUS, which `sigbus` turns into the prepared
-    // report before anything reads the lost pages.
+    // like any other text), a truncation as SIGBUS, which the armed handler turns into the
+    // prepared report before anything reads the lost pages.
     unsafe {
         memmap2::MmapOptions::new()
             .len(len)
@@ -49,97 +49,8 @@ pub fn map(file: &std::fs::File, len: u64) -> Option<memmap2::Mmap> {
     }
 }
 
-#[cfg(unix)]
-mod sigbus {
-    use std::sync::OnceLock;
-
-    use crate::sole_document;
-
-    static REPORT: OnceLock<super::ShrunkReport> = OnceLock::new();
-    static ARMED: OnceLock<bool> = OnceLock::new();
-
-    /// Prepares the report and installs the handler, once; false when mapping is not allowed.
-    pub fn arm() -> bool {
-        *ARMED.get_or_init(|| {
-            let Some(maker) = super::REPORT_MAKER.get() else {
-                return false;
-            };
-            let _ = REPORT.set(maker());
-            // SAFETY: a plain handler that only reads statics set before it is installed and
-            // calls async-signal-safe functions (write, _exit, pause).
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_sigbus as *const () as libc::sighandler_t;
-                libc::sigemptyset(&mut action.sa_mask);
-                libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) == 0
-            }
-        })
-    }
-
-    extern "C" fn on_sigbus(_signal: libc::c_int) {
-        // Another thread (faulting on the same lost page, or the watchdog) is already writing
-        // its document: wait for it to end the process. Returning would fault again.
-        if !sole_document::claim() {
-            loop {
-                // SAFETY: async-signal-safe.
-                unsafe { libc::pause() };
-            }
-        }
-        let (text, code) = match REPORT.get() {
-            Some((text, code)) => (text.as_slice(), *code),
-            None => (&[][..], 3),
-        };
-        sole_document::write_all_to_fd(libc::STDOUT_FILENO, text);
-        // SAFETY: async-signal-safe; nothing else may run after a lost page was touched.
-        unsafe { libc::_exit(code) }
-    }
-}
-
 #[cfg(all(test, unix))]
 mod tests {
-    use std::process::Command;
-
-    /// Set in the child process that [`a_file_truncated_under_the_check_ends_in_the_report`]
-    /// starts: the SIGBUS ends that process, not the test run.
-    const CHILD: &str = "EXCHANGE_AUTHCERT_MAPPED_TEST_FILE";
-
-    #[test]
-    fn a_file_truncated_under_the_check_ends_in_the_report() {
-        if let Ok(path) = std::env::var(CHILD) {
-            super::report_shrunk_inputs_with(|| (b"UNKNOWN - truncated\n".to_vec(), 3));
-            let bytes = crate::source::read_input_file(std::path::Path::new(&path)).unwrap();
-            assert!(matches!(bytes, crate::source::InputBytes::Mapped(_)));
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(0)
-                .unwrap();
-            // The last page is gone now: touching it raises SIGBUS.
-            let last = bytes[bytes.len() - 1];
-            panic!("read {last} from a truncated mapping");
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bundle.json");
-        std::fs::write(&path, vec![b' '; 2 * super::MAP_FROM_BYTES as usize]).unwrap();
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "source::mapped::tests::a_file_truncated_under_the_check_ends_in_the_report",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, &path)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(3), "stdout: {stdout}");
-        assert!(
-            stdout.ends_with("UNKNOWN - truncated\n"),
-            "stdout: {stdout}"
-        );
-    }
-
     #[test]
     fn small_files_and_files_without_a_report_are_read() {
         let dir = tempfile::tempdir().unwrap();

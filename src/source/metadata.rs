@@ -167,12 +167,6 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// `x5t` as Exchange computes it: base64url of the SHA-1 of the DER, no padding.
-pub fn x5t_of(der: &[u8]) -> String {
-    use sha1::{Digest, Sha1};
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha1::digest(der))
-}
-
 /// The member named `name`, in any case.
 fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object.get(name).or_else(|| {
@@ -246,12 +240,10 @@ mod tests {
     }
 
     #[test]
-    fn base64_variants_and_x5t() {
+    fn base64_variants() {
         assert_eq!(decode_base64("AA EC\r\n"), Some(vec![0, 1, 2]));
         assert_eq!(decode_base64("-_8"), Some(vec![0xfb, 0xff]));
         assert_eq!(decode_base64("+/8="), Some(vec![0xfb, 0xff]));
         assert_eq!(decode_base64("!!"), None);
-        // SHA-1 of the empty string, base64url without padding.
-        assert_eq!(x5t_of(b""), "2jmj7l5rSw0yVb_vlWAYkK_YBwk");
     }
 }

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::Thumbprint;
+use crate::types::Thumbprint;
 
 /// `Get-AuthConfig`. Thumbprints are `None` where Exchange writes an empty string.
 #[derive(Debug, Clone, PartialEq, Default)]

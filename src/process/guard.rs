@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 
 use chrono::Utc;
 
+use super::sole_document;
 use crate::judge::{FindingCode, Report};
 use crate::render::{OutputFormat, RenderOptions, Rendered, render};
-use crate::sole_document;
 
 /// `--output-file`: where the document goes instead of stdout, and the format a failure to
 /// write it is reported in. Set once, before anything can be emitted.
@@ -114,7 +114,7 @@ pub fn fail(format: OutputFormat, code: FindingCode, message: &str) -> ! {
 /// to stdout even with `--output-file`: the handler keeps to one `write(2)` and `_exit(2)`, and
 /// the agent still sees exit code 3.
 pub fn report_shrunk_inputs(format: OutputFormat) {
-    crate::source::mapped::report_shrunk_inputs_with(move || {
+    super::sigbus::report_shrunk_inputs_with(move || {
         let report = Report::failure(
             FindingCode::InputInvalid,
             "an input file was truncated while it was read (rewritten in place by another program); run the check again",

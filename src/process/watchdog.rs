@@ -58,9 +58,9 @@ mod alarm {
     use chrono::Utc;
 
     use super::super::guard;
+    use super::super::sole_document;
     use crate::judge::{FindingCode, Report};
     use crate::render::{OutputFormat, RenderOptions, render};
-    use crate::sole_document;
 
     /// Everything the handler writes, made before the timer is set.
     struct Prepared {
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn the_alarm_is_silent_once_the_runs_own_document_is_on_its_way_out() {
         if std::env::var_os(CHILD).is_some() {
-            assert!(crate::sole_document::claim());
+            assert!(crate::process::sole_document::claim());
             assert!(super::alarm::start(
                 OutputFormat::Nagios,
                 Duration::from_millis(1)
@@ -219,7 +219,7 @@ mod tests {
         let output = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "cli::watchdog::tests::the_alarm_is_silent_once_the_runs_own_document_is_on_its_way_out",
+                "process::watchdog::tests::the_alarm_is_silent_once_the_runs_own_document_is_on_its_way_out",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -1,0 +1,171 @@
+//! Options -> the network plan: the `--metadata` URL and the `--tls` endpoints, checked before
+//! anything is sent (addresses, SNI, `--ca-file`), then fetched in parallel by one deadline that
+//! ends before the `-t` watchdog, so that a slow endpoint gets its own reason.
+
+use std::path::{Path, PathBuf};
+
+use super::OptionError;
+use super::args::InputArgs;
+use super::inputs::InputError;
+use crate::model::ExchangeState;
+use crate::parallel::Job;
+use crate::source::{SourceError, http::HttpsOptions, metadata, tls};
+
+/// Where `--metadata` points.
+enum NetworkSource {
+    Url(String, HttpsOptions),
+    File(PathBuf),
+}
+
+/// What the agentless options ask for, checked and ready to run.
+pub(super) struct NetworkPlan {
+    metadata: Option<NetworkSource>,
+    targets: Vec<tls::TlsTarget>,
+    chain: bool,
+}
+
+impl InputArgs {
+    /// The network inputs, checked before anything is read or sent.
+    pub(super) fn network_plan(&self) -> Result<NetworkPlan, InputError> {
+        let connect_to = match &self.connect_to {
+            Some(text) => Some(
+                tls::HostPort::parse(text, 0)
+                    .map_err(|e| OptionError(format!("--connect-to: {e}")))?,
+            ),
+            None => None,
+        };
+        let sni = match self.sni.as_deref().map(str::trim) {
+            Some("") => return Err(OptionError("--sni needs a name".into()).into()),
+            other => other.map(str::to_string),
+        };
+        // --connect-to without a port keeps the endpoint's port.
+        let connect_to_for = |port: u16| {
+            connect_to.clone().map(|mut to| {
+                if to.port == 0 {
+                    to.port = port;
+                }
+                to
+            })
+        };
+        let metadata = match self.metadata.as_deref().map(str::trim) {
+            None => None,
+            Some("") => return Err(OptionError("--metadata needs a URL or a file".into()).into()),
+            Some(spec) if metadata::is_url(spec) => {
+                if !spec.to_ascii_lowercase().starts_with("https://") {
+                    return Err(OptionError(format!(
+                        "--metadata '{spec}': only https:// URLs are fetched"
+                    ))
+                    .into());
+                }
+                let port = spec
+                    .parse::<ureq::http::Uri>()
+                    .ok()
+                    .and_then(|u| u.port_u16())
+                    .unwrap_or(443);
+                let extra_roots = match &self.ca_file {
+                    Some(path) => read_ca_file(path)?,
+                    None => Vec::new(),
+                };
+                Some(NetworkSource::Url(
+                    spec.to_string(),
+                    HttpsOptions {
+                        extra_roots,
+                        insecure: self.insecure,
+                        sni: sni.clone(),
+                        connect_to: connect_to_for(port),
+                    },
+                ))
+            }
+            Some(spec) => Some(NetworkSource::File(PathBuf::from(spec))),
+        };
+        let default_port = self.starttls.map_or(443, tls::StartTls::default_port);
+        let mut targets = Vec::new();
+        for spec in &self.tls {
+            let endpoint = tls::HostPort::parse(spec, default_port)
+                .map_err(|e| OptionError(format!("--tls: {e}")))?;
+            targets.push(tls::TlsTarget {
+                connect_to: connect_to_for(endpoint.port),
+                endpoint,
+                starttls: self.starttls,
+                sni: sni.clone(),
+            });
+        }
+        Ok(NetworkPlan {
+            metadata,
+            targets,
+            chain: self.chain,
+        })
+    }
+}
+
+impl NetworkPlan {
+    /// `--metadata FILE`: a saved document, read with the other files.
+    pub(super) fn metadata_file(&self) -> Option<&Path> {
+        match &self.metadata {
+            Some(NetworkSource::File(path)) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Fetches the metadata URL and every `--tls` endpoint in parallel, by one deadline. A
+    /// failure is recorded in the state (judged as a finding), never an input error.
+    pub(super) fn run(&self, state: &mut ExchangeState, deadline: tls::Deadline) {
+        let url = match &self.metadata {
+            Some(NetworkSource::Url(url, options)) => Some((url, options)),
+            _ => None,
+        };
+        if url.is_none() && self.targets.is_empty() {
+            return;
+        }
+        let (metadata_result, chains) = std::thread::scope(|scope| {
+            let metadata = url.map(|(url, options)| {
+                Job::start(scope, move || {
+                    metadata::fetch_metadata(url, options, deadline)
+                })
+            });
+            let chains: Vec<_> = self
+                .targets
+                .iter()
+                .map(|target| Job::start(scope, move || tls::fetch_chain(target, deadline)))
+                .collect();
+            let lost = || tls::NetError("the network thread failed".into());
+            let metadata = metadata.map(|job| {
+                job.finish()
+                    .unwrap_or_else(|| Err(metadata::FetchError::Unreachable(lost().0)))
+            });
+            let chains: Vec<_> = chains
+                .into_iter()
+                .map(|job| job.finish().unwrap_or_else(|| Err(lost())))
+                .collect();
+            (metadata, chains)
+        });
+        if let (Some((url, _)), Some(result)) = (url, metadata_result) {
+            state.set_fetched_metadata(url, result);
+        }
+        for (target, result) in self.targets.iter().zip(chains) {
+            state.add_tls_chain(target.origin(), result, self.chain);
+        }
+    }
+}
+
+/// Network steps end this much before the `-t` watchdog: a fifth of `-t`, at most half a second.
+pub(super) fn network_budget(timeout: std::time::Duration) -> std::time::Duration {
+    let margin = timeout
+        .mul_f64(0.2)
+        .min(std::time::Duration::from_millis(500));
+    timeout.saturating_sub(margin)
+}
+
+/// `--ca-file`: every CERTIFICATE block of a PEM file.
+fn read_ca_file(path: &Path) -> Result<Vec<Vec<u8>>, InputError> {
+    use rustls_pki_types::pem::PemObject;
+    let bytes = crate::source::read_input_file(path)?;
+    let certificates: Vec<Vec<u8>> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .filter_map(Result::ok)
+        .map(|c| c.as_ref().to_vec())
+        .collect();
+    if certificates.is_empty() {
+        return Err(SourceError::invalid(path, "--ca-file: no PEM CERTIFICATE block").into());
+    }
+    Ok(certificates)
+}
