@@ -33,6 +33,12 @@ Examples:
   check_exchange_authcert --metadata https://mail.contoso.com/autodiscover/metadata/json/1
   check_exchange_authcert --tls exch01.contoso.com --starttls smtp
 
+  # agentless organisation: AuthConfig and servers from Active Directory, the certificate
+  # from the published metadata (the password never goes on the command line)
+  LDAP_PASSWORD=secret check_exchange_authcert --ldap ldaps://dc1.contoso.com \\
+      --ldap-user monitor@contoso.com --ldap-password-env LDAP_PASSWORD --ca-file corp-ca.pem \\
+      --metadata https://mail.contoso.com/autodiscover/metadata/json/1
+
   # Prometheus textfile collector (written atomically; stdout stays empty)
   check_exchange_authcert --bundle state.json --output prometheus \\
       --output-file /var/lib/prometheus/node-exporter/exchange_authcert.prom
@@ -128,13 +134,66 @@ pub struct InputArgs {
     #[arg(long, value_name = "URL|FILE", help_heading = "Agentless (network)")]
     pub metadata: Option<String>,
 
-    /// Extra CA certificates (PEM) trusted for the --metadata URL, besides the webpki roots.
+    /// Extra CA certificates (PEM) trusted for the --metadata URL and the --ldap domain
+    /// controller, besides the webpki roots.
     #[arg(long, value_name = "PEM", help_heading = "Agentless (network)")]
     pub ca_file: Option<PathBuf>,
 
-    /// Do not verify the --metadata server's certificate (internal CAs without --ca-file).
+    /// Do not verify the --metadata server's or the --ldap domain controller's certificate
+    /// (internal CAs without --ca-file).
     #[arg(long, help_heading = "Agentless (network)")]
     pub insecure: bool,
+
+    /// Read AuthConfig and the Exchange servers from Active Directory: ldaps://DC[:636], or
+    /// ldap://DC[:389] with StartTLS (required: never a clear-text bind). Bind and search only.
+    /// The Auth Certificates themselves are not in AD: add --metadata for their expiry.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "ldap_user",
+        conflicts_with_all = ["bundle", "authconfig", "servers"],
+        help_heading = "Active Directory (agentless)"
+    )]
+    pub ldap: Option<String>,
+
+    /// The account for the simple bind: a DN or a UPN (monitor@contoso.com). Reading the
+    /// configuration partition is enough.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "ldap",
+        help_heading = "Active Directory (agentless)"
+    )]
+    pub ldap_user: Option<String>,
+
+    /// Name of an environment variable holding the --ldap-user password.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "ldap",
+        conflicts_with = "ldap_password_file",
+        help_heading = "Active Directory (agentless)"
+    )]
+    pub ldap_password_env: Option<String>,
+
+    /// File whose first line is the --ldap-user password.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "ldap",
+        help_heading = "Active Directory (agentless)"
+    )]
+    pub ldap_password_file: Option<PathBuf>,
+
+    /// The configuration naming context (CN=Configuration,DC=contoso,DC=com); by default read
+    /// from the domain controller's RootDSE.
+    #[arg(
+        long,
+        value_name = "DN",
+        requires = "ldap",
+        help_heading = "Active Directory (agentless)"
+    )]
+    pub ldap_base: Option<String>,
 
     /// Server name to ask for (SNI; for --metadata also Host and verification) instead of the
     /// host in the URL or --tls.

@@ -31,6 +31,7 @@ impl InputArgs {
             && self.servers.is_none()
             && self.metadata.is_none()
             && self.tls.is_empty()
+            && self.ldap.is_none()
     }
 
     /// Reads every input into one state, with network inputs bounded by the default `-t`.
@@ -47,7 +48,7 @@ impl InputArgs {
         let deadline = tls::Deadline::after(network_budget(timeout));
         if self.is_empty() {
             return Err(OptionError(
-                "no input: give --bundle, --authconfig with --certificates, --cert FILE, --metadata or --tls (see --help)".into(),
+                "no input: give --bundle, --authconfig with --certificates, --ldap, --cert FILE, --metadata or --tls (see --help)".into(),
             )
             .into());
         }
@@ -74,7 +75,7 @@ impl InputArgs {
         if let Some(path) = network.metadata_file() {
             state.set_metadata(metadata::read_metadata_file(path)?);
         }
-        network.run(&mut state, deadline);
+        network.run(&mut state, deadline)?;
         state.adopt_published_auth_certificates();
         Ok(state)
     }
@@ -111,31 +112,42 @@ impl InputArgs {
     }
 
     fn pfx_password(&self) -> Result<Option<String>, OptionError> {
-        if let Some(variable) = &self.pfx_password_env {
-            return std::env::var(variable).map(Some).map_err(|_| {
-                OptionError(format!(
-                    "--pfx-password-env: environment variable '{variable}' is not set"
-                ))
-            });
-        }
-        if let Some(path) = &self.pfx_password_file {
-            let bytes = crate::source::read_input_file(path)
-                .map_err(|e| OptionError(format!("--pfx-password-file: {e}")))?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| {
-                OptionError(format!(
-                    "--pfx-password-file: {}: not UTF-8 text",
-                    path.display()
-                ))
-            })?;
-            let first_line = text
-                .trim_start_matches('\u{feff}')
-                .lines()
-                .next()
-                .unwrap_or("");
-            return Ok(Some(first_line.to_string()));
-        }
-        Ok(None)
+        secret(
+            self.pfx_password_env.as_deref(),
+            self.pfx_password_file.as_deref(),
+            "--pfx-password",
+        )
     }
+}
+
+/// A secret from `<option>-env VAR` or `<option>-file FILE` (its first line); never from the
+/// command line, where every user of the host can read it.
+pub(super) fn secret(
+    variable: Option<&str>,
+    file: Option<&Path>,
+    option: &str,
+) -> Result<Option<String>, OptionError> {
+    if let Some(variable) = variable {
+        return std::env::var(variable).map(Some).map_err(|_| {
+            OptionError(format!(
+                "{option}-env: environment variable '{variable}' is not set"
+            ))
+        });
+    }
+    if let Some(path) = file {
+        let bytes = crate::source::read_input_file(path)
+            .map_err(|e| OptionError(format!("{option}-file: {e}")))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            OptionError(format!("{option}-file: {}: not UTF-8 text", path.display()))
+        })?;
+        let first_line = text
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .next()
+            .unwrap_or("");
+        return Ok(Some(first_line.to_string()));
+    }
+    Ok(None)
 }
 
 fn origin(path: &Path) -> String {

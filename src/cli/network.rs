@@ -1,6 +1,7 @@
-//! Options -> the network plan: the `--metadata` URL and the `--tls` endpoints, checked before
-//! anything is sent (addresses, SNI, `--ca-file`), then fetched in parallel by one deadline that
-//! ends before the `-t` watchdog, so that a slow endpoint gets its own reason.
+//! Options -> the network plan: the `--metadata` URL, the `--tls` endpoints and the `--ldap`
+//! directory, checked before anything is sent (addresses, SNI, `--ca-file`, the LDAP password),
+//! then fetched in parallel by one deadline that ends before the `-t` watchdog, so that a slow
+//! endpoint gets its own reason.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,7 @@ use super::args::InputArgs;
 use super::inputs::InputError;
 use crate::model::ExchangeState;
 use crate::parallel::Job;
-use crate::source::{SourceError, http::HttpsOptions, metadata, tls};
+use crate::source::{SourceError, http::HttpsOptions, ldap, metadata, tls};
 
 /// Where `--metadata` points.
 enum NetworkSource {
@@ -22,6 +23,11 @@ pub(super) struct NetworkPlan {
     metadata: Option<NetworkSource>,
     targets: Vec<tls::TlsTarget>,
     chain: bool,
+    /// `--ldap`: unlike the endpoints above, a directory that cannot be read ends the run
+    /// UNKNOWN (AuthConfig is the organisation view's root: without it nothing is judged).
+    ldap: Option<ldap::LdapOptions>,
+    /// Another input reads the servers' stores (`--certificates`).
+    stores_observed: bool,
 }
 
 impl InputArgs {
@@ -94,7 +100,56 @@ impl InputArgs {
             metadata,
             targets,
             chain: self.chain,
+            ldap: self.ldap_options()?,
+            stores_observed: !self.certificate_exports.is_empty(),
         })
+    }
+
+    /// `--ldap` and its account, checked before anything is sent.
+    fn ldap_options(&self) -> Result<Option<ldap::LdapOptions>, InputError> {
+        let Some(url) = &self.ldap else {
+            return Ok(None);
+        };
+        let endpoint =
+            ldap::LdapEndpoint::parse(url).map_err(|e| OptionError(format!("--ldap {e}")))?;
+        let user = match self.ldap_user.as_deref().map(str::trim) {
+            Some(user) if !user.is_empty() => user.to_string(),
+            _ => return Err(OptionError("--ldap needs --ldap-user".into()).into()),
+        };
+        let password = super::inputs::secret(
+            self.ldap_password_env.as_deref(),
+            self.ldap_password_file.as_deref(),
+            "--ldap-password",
+        )?
+        .ok_or_else(|| {
+            OptionError(
+                "--ldap needs --ldap-password-env VAR or --ldap-password-file FILE (never the password itself)".into(),
+            )
+        })?;
+        let base = match self.ldap_base.as_deref().map(str::trim) {
+            Some("") => return Err(OptionError("--ldap-base needs a DN".into()).into()),
+            other => other.map(str::to_string),
+        };
+        let extra_roots = match &self.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        if self.metadata.is_none() && self.certificate_exports.is_empty() {
+            // AD names the Auth Certificates by thumbprint only: without a source of their DER
+            // the judgement would call the current one missing.
+            return Err(OptionError(
+                "--ldap reads AuthConfig and the servers, but AD holds only the Auth Certificate's thumbprint: add --metadata https://SERVER/autodiscover/metadata/json/1 (or --certificates) to judge the certificate itself".into(),
+            )
+            .into());
+        }
+        Ok(Some(ldap::LdapOptions {
+            endpoint,
+            user,
+            password,
+            base,
+            extra_roots,
+            insecure: self.insecure,
+        }))
     }
 }
 
@@ -109,15 +164,24 @@ impl NetworkPlan {
 
     /// Fetches the metadata URL and every `--tls` endpoint in parallel, by one deadline. A
     /// failure is recorded in the state (judged as a finding), never an input error.
-    pub(super) fn run(&self, state: &mut ExchangeState, deadline: tls::Deadline) {
+    /// The directory (`--ldap`) is read beside them; its failure is the run's error.
+    pub(super) fn run(
+        &self,
+        state: &mut ExchangeState,
+        deadline: tls::Deadline,
+    ) -> Result<(), InputError> {
         let url = match &self.metadata {
             Some(NetworkSource::Url(url, options)) => Some((url, options)),
             _ => None,
         };
-        if url.is_none() && self.targets.is_empty() {
-            return;
+        if url.is_none() && self.targets.is_empty() && self.ldap.is_none() {
+            return Ok(());
         }
-        let (metadata_result, chains) = std::thread::scope(|scope| {
+        let (metadata_result, chains, directory) = std::thread::scope(|scope| {
+            let directory = self
+                .ldap
+                .as_ref()
+                .map(|options| Job::start(scope, move || ldap::read_directory(options, deadline)));
             let metadata = url.map(|(url, options)| {
                 Job::start(scope, move || {
                     metadata::fetch_metadata(url, options, deadline)
@@ -137,14 +201,26 @@ impl NetworkPlan {
                 .into_iter()
                 .map(|job| job.finish().unwrap_or_else(|| Err(lost())))
                 .collect();
-            (metadata, chains)
+            let directory = directory.map(|job| {
+                job.finish().unwrap_or_else(|| {
+                    Err(SourceError::Unreadable {
+                        path: "--ldap".into(),
+                        reason: "the directory thread failed".into(),
+                    })
+                })
+            });
+            (metadata, chains, directory)
         });
+        if let Some(directory) = directory {
+            state.add_directory(directory?, self.stores_observed)?;
+        }
         if let (Some((url, _)), Some(result)) = (url, metadata_result) {
             state.set_fetched_metadata(url, result);
         }
         for (target, result) in self.targets.iter().zip(chains) {
             state.add_tls_chain(target.origin(), result, self.chain);
         }
+        Ok(())
     }
 }
 

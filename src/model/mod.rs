@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod certificate;
+pub mod directory;
 pub mod loose;
 pub mod organisation;
 

@@ -8,6 +8,7 @@ pub mod cert_file;
 pub mod clixml;
 pub mod exchange_exports;
 pub mod http;
+pub mod ldap;
 pub mod mapped;
 pub mod metadata;
 pub mod powershell_json;

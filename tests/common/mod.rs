@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod exchange;
+pub mod ldap;
 pub mod monitors;
 pub mod net;
 pub mod renew;

@@ -1,0 +1,577 @@
+//! `--ldap` through the binary against a real OpenLDAP slapd on loopback (tests/common/ldap.rs):
+//! LDAPS and StartTLS with a CA made at test time, a read-only account, the Exchange objects of
+//! an organisation mid-rotation (three Mailbox servers, one in another site, an Edge server,
+//! internal transport certificates as real DER), and the failures an admin meets: wrong
+//! password, no TLS, a DC that does not answer, a missing object, an untrusted certificate.
+//! The Auth Certificates themselves are not in AD: runs that judge them add `--metadata` from a
+//! real HTTPS server (tests/common/net.rs).
+//!
+//! Every test skips with a note when slapd is not installed (CI installs it: .ci/run).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::exchange::{
+    AuthConfigExport, Organisation, ServerInfo, Store, StoreCert, TextEncoding,
+};
+use common::ldap::{DateForm, DirectoryTree, MONITOR_DN, MONITOR_PASSWORD, Security, Slapd};
+use common::net::{self, KeyCase, Reply};
+use common::{Output, Run, TestCert, Workdir, anchor, auth_expiring, days, selfsigned_expiring};
+
+const PASSWORD_VAR: &str = "CHECK_LDAP_PASSWORD";
+const METADATA_PATH: &str = "/autodiscover/metadata/json/1";
+
+/// The certificates of the fixture organisation.
+struct Certs {
+    current: TestCert,
+    next: TestCert,
+    transport: Vec<TestCert>,
+}
+
+impl Certs {
+    /// A current certificate with `current_days` left, a next one valid for five years, and an
+    /// internal transport certificate per server (EXCH02's with `transport_days` left).
+    fn new(current_days: i64, transport_days: i64) -> Certs {
+        let now = anchor();
+        Certs {
+            current: auth_expiring(now + days(current_days)),
+            next: auth_expiring(now + days(5 * 365 - 20)),
+            transport: ["EXCH01", "EXCH02", "EXCH03", "EDGE1"]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let left = if i == 1 { transport_days } else { 1500 };
+                    selfsigned_expiring(name, now + days(left))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The fixture organisation as `Get-*` would show it: EXCH01 and EXCH02 in the default site,
+/// EXCH03 in Site-B, EDGE1 an Edge server; every Mailbox server holds the current and the next
+/// certificate and its own transport certificate (SMTP).
+fn organisation(certs: &Certs, config: AuthConfigExport) -> Organisation {
+    let mut org = Organisation::new(anchor() - common::seconds(3600)).auth_config(config);
+    let servers = [
+        ServerInfo::mailbox("EXCH01"),
+        ServerInfo::mailbox("EXCH02"),
+        ServerInfo {
+            site: "Site-B".into(),
+            ..ServerInfo::mailbox("EXCH03")
+        },
+        ServerInfo::edge("EDGE1"),
+    ];
+    for (info, transport) in servers.into_iter().zip(&certs.transport) {
+        let mut store = vec![StoreCert::new(transport, &["SMTP"])];
+        if !info.is_edge {
+            store.insert(0, StoreCert::new(&certs.current, &[]));
+            store.insert(1, StoreCert::new(&certs.next, &[]));
+        }
+        org = org
+            .server(info, Store::Certificates(store))
+            .internal_transport(transport);
+    }
+    org
+}
+
+fn mid_rotation(certs: &Certs, effective_in_days: i64) -> AuthConfigExport {
+    AuthConfigExport::current(&certs.current).next(&certs.next, anchor() + days(effective_in_days))
+}
+
+/// An HTTPS server publishing `published` as Exchange's metadata document; its CA is written
+/// into `dir` and returned with the URL.
+fn metadata_server(dir: &Workdir, published: &[&TestCert]) -> (String, PathBuf) {
+    let identity = net::trusted_identity();
+    let keys: Vec<(&TestCert, Option<&str>)> = published.iter().map(|c| (*c, None)).collect();
+    let document = net::metadata_doc(&keys, KeyCase::Lower);
+    let address = net::https_server(&identity, move |path| {
+        if path == METADATA_PATH {
+            Reply::json(document.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let ca = dir.write("metadata-ca.pem", &identity.ca_pem);
+    (format!("https://{address}{METADATA_PATH}"), ca)
+}
+
+/// Both CAs in one `--ca-file`.
+fn ca_file(dir: &Workdir, slapd: &Slapd, more: &[&PathBuf]) -> PathBuf {
+    let mut pem = std::fs::read_to_string(&slapd.ca_file).unwrap();
+    for path in more {
+        pem.push_str(&std::fs::read_to_string(path).unwrap());
+    }
+    dir.write("trusted.pem", pem)
+}
+
+/// `--ldap URL` as the monitoring account, the password from the environment.
+fn ldap_run(url: &str) -> Run {
+    Run::new()
+        .args(["--ldap", url, "--ldap-user", MONITOR_DN])
+        .args(["--ldap-password-env", PASSWORD_VAR])
+        .env(PASSWORD_VAR, MONITOR_PASSWORD)
+        .now(anchor())
+}
+
+/// [`ldap_run`] for a run that must fail at the directory: a `--metadata` URL is required
+/// beside `--ldap`, and this one (a closed port) is never the reason.
+fn failing_run(url: &str) -> Run {
+    ldap_run(url).args([
+        "--metadata",
+        "https://127.0.0.1:1/autodiscover/metadata/json/1",
+    ])
+}
+
+/// The finding codes of a JSON report.
+fn codes(output: &Output) -> Vec<String> {
+    output.json()["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["code"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A healthy organisation mid-rotation read over LDAPS, the current certificate's expiry from
+/// the metadata: OK, every server listed with what AD says of it.
+#[test]
+fn healthy_mid_rotation_over_ldaps() {
+    let certs = Certs::new(1000, 1500);
+    let org = organisation(&certs, mid_rotation(&certs, 10));
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let output = ldap_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&trusted)
+        .args(["--metadata", &url, "--output", "json"])
+        .output();
+    output.assert_code(0);
+    let report = output.json();
+    let servers = report["servers"].as_array().expect("servers");
+    let names: Vec<&str> = servers
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["EXCH01", "EXCH02", "EXCH03", "EDGE1"],
+        "{}",
+        output.context()
+    );
+    assert_eq!(servers[2]["site"], "Site-B");
+    assert_eq!(servers[0]["fqdn"], "exch01.contoso.lab");
+    assert_eq!(servers[0]["major_version"], 15);
+    assert_eq!(servers[3]["is_edge"], true);
+    assert_eq!(
+        servers[1]["internal_transport_certificate"],
+        certs.transport[1].thumbprint()
+    );
+    let config = &report["auth_config"];
+    assert_eq!(config["current"], certs.current.thumbprint());
+    assert_eq!(config["next"], certs.next.thumbprint());
+    assert_eq!(
+        config["next_effective"],
+        common::rfc3339(anchor() + days(10))
+    );
+    // Every transport certificate was read from AD and judged.
+    for cert in &certs.transport {
+        assert!(
+            output.stdout.contains(&cert.thumbprint()),
+            "{} not in the report\n{}",
+            cert.cn,
+            output.context()
+        );
+    }
+}
+
+/// StartTLS on ldap://, and the next effective date as a FILETIME integer: the same verdict.
+#[test]
+fn starttls_and_filetime_dates() {
+    let certs = Certs::new(1000, 1500);
+    let org = organisation(&certs, mid_rotation(&certs, 10));
+    let Some(slapd) = Slapd::start(&DirectoryTree::of(&org, DateForm::FileTime), Security::Tls)
+    else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let output = ldap_run(&slapd.starttls_url())
+        .arg("--ca-file")
+        .arg(&trusted)
+        .args(["--metadata", &url, "--output", "json"])
+        .output();
+    output.assert_code(0);
+    assert_eq!(
+        output.json()["auth_config"]["next_effective"],
+        common::rfc3339(anchor() + days(10))
+    );
+}
+
+/// The current certificate has 20 days left and nothing is staged: CRITICAL, and the rotation
+/// rule asks for a next certificate.
+#[test]
+fn expiring_current_certificate() {
+    let certs = Certs::new(20, 1500);
+    let org = organisation(&certs, AuthConfigExport::current(&certs.current));
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let output = ldap_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&trusted)
+        .args(["--metadata", &url, "--output", "json"])
+        .output();
+    output.assert_code(2);
+    let found = codes(&output);
+    assert!(
+        found.contains(&"auth.current.expiring".to_string()),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&"auth.next.not_staged".to_string()),
+        "{found:?}"
+    );
+}
+
+/// The next certificate's effective date passed three days ago and it is still next: the
+/// AuthAdmin servicelet is not publishing it.
+#[test]
+fn next_certificate_overdue() {
+    let certs = Certs::new(1000, 1500);
+    let org = organisation(&certs, mid_rotation(&certs, -3));
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let output = ldap_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&trusted)
+        .args(["--metadata", &url, "--output", "json"])
+        .output();
+    output.assert_code(1);
+    assert!(
+        codes(&output).contains(&"auth.next.overdue".to_string()),
+        "{}",
+        output.context()
+    );
+}
+
+/// EXCH02's internal transport certificate (from msExchServerInternalTLSCert) has 10 days left:
+/// CRITICAL under the self-signed thresholds, naming the server.
+#[test]
+fn expiring_transport_certificate_from_ad() {
+    let certs = Certs::new(1000, 10);
+    let org = organisation(&certs, AuthConfigExport::current(&certs.current));
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let output = ldap_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&trusted)
+        .args(["--metadata", &url])
+        .output();
+    output.assert_code(2);
+    let nagios = output.nagios();
+    let line = nagios
+        .finding_lines()
+        .into_iter()
+        .find(|line| line.contains(&certs.transport[1].short()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no finding about EXCH02's certificate\n{}",
+                output.context()
+            )
+        });
+    assert!(line.contains("EXCH02"), "{line}");
+}
+
+/// Without `--metadata` (or stores) the directory alone names the current certificate but
+/// cannot date it: refused with the reason, before anything is sent.
+#[test]
+fn directory_alone_cannot_date_the_auth_certificate() {
+    ldap_run("ldaps://127.0.0.1:1")
+        .output()
+        .assert_unknown("add --metadata");
+}
+
+fn simple_org() -> (Certs, Organisation) {
+    let certs = Certs::new(1000, 1500);
+    let org = organisation(&certs, AuthConfigExport::current(&certs.current));
+    (certs, org)
+}
+
+#[test]
+fn wrong_password_is_unknown() {
+    let (_, org) = simple_org();
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    failing_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&slapd.ca_file)
+        .env(PASSWORD_VAR, "not the password")
+        .output()
+        .assert_unknown("invalid credentials");
+}
+
+/// A password file works; an empty password (an anonymous bind in disguise) is refused.
+#[test]
+fn password_file_and_empty_password() {
+    let (certs, org) = simple_org();
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let file = dir.write("password", format!("{MONITOR_PASSWORD}\r\n"));
+    Run::new()
+        .args(["--ldap", &slapd.ldaps_url(), "--ldap-user", MONITOR_DN])
+        .arg("--ldap-password-file")
+        .arg(&file)
+        .arg("--ca-file")
+        .arg(&trusted)
+        .args(["--metadata", &url])
+        .now(anchor())
+        .output()
+        .assert_code(0);
+    failing_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&slapd.ca_file)
+        .env(PASSWORD_VAR, "")
+        .output()
+        .assert_unknown("password is empty");
+}
+
+/// A directory without TLS: StartTLS is refused and no clear-text bind follows.
+#[test]
+fn plain_ldap_is_refused() {
+    let (_, org) = simple_org();
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Plain,
+    ) else {
+        return;
+    };
+    failing_run(&slapd.starttls_url())
+        .output()
+        .assert_unknown("refused StartTLS");
+    // Other schemes never reach the network.
+    failing_run(&format!("ldapi://{}", slapd.ldap))
+        .output()
+        .assert_unknown("not supported");
+}
+
+#[test]
+fn unreachable_domain_controller() {
+    let port = net::closed_port();
+    let output = failing_run(&format!("ldaps://127.0.0.1:{port}")).output();
+    output.assert_unknown("unreachable");
+}
+
+/// A DC whose TLS certificate is not trusted: UNKNOWN naming TLS; `--insecure` accepts it.
+#[test]
+fn untrusted_certificate_and_insecure() {
+    let (certs, org) = simple_org();
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    failing_run(&slapd.ldaps_url())
+        .output()
+        .assert_unknown("TLS");
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    ldap_run(&slapd.ldaps_url())
+        .arg("--insecure")
+        .arg("--ca-file")
+        .arg(&metadata_ca)
+        .args(["--metadata", &url])
+        .output()
+        .assert_code(0);
+}
+
+/// An organisation without AuthConfig, and a forest without Exchange: one line saying which.
+#[test]
+fn missing_objects() {
+    let certs = Certs::new(1000, 1500);
+    let mut org = organisation(&certs, AuthConfigExport::current(&certs.current));
+    org.auth_config = None;
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    failing_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&slapd.ca_file)
+        .output()
+        .assert_unknown("no AuthConfig");
+    failing_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&slapd.ca_file)
+        .args(["--ldap-base", "CN=Elsewhere,DC=contoso,DC=lab"])
+        .output()
+        .assert_unknown("does not exist");
+}
+
+/// 500 server objects: more than the account may read in one search (size limit 100), so
+/// only the paged search reads them all, well within `-t`.
+#[test]
+fn five_hundred_servers_are_paged() {
+    let certs = Certs::new(1000, 1500);
+    let org = organisation(&certs, AuthConfigExport::current(&certs.current));
+    let mut tree = DirectoryTree::of(&org, DateForm::GeneralizedTime);
+    for i in 0..496 {
+        let name = format!("MBX{i:03}");
+        tree.add_server(
+            &name,
+            2,
+            "Version 15.2 (Build 1544.4)",
+            &format!("{}.contoso.lab", name.to_lowercase()),
+            common::exchange::SITE,
+            None,
+        );
+    }
+    let Some(slapd) = Slapd::start(&tree, Security::Tls) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let output = ldap_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&trusted)
+        .args(["--metadata", &url, "--output", "json", "-t", "10"])
+        .output();
+    output.assert_code(0);
+    assert_eq!(output.json()["servers"].as_array().unwrap().len(), 500);
+    assert!(
+        output.elapsed < Duration::from_secs(8),
+        "{:?}",
+        output.elapsed
+    );
+}
+
+/// Options that cannot work are refused before anything is sent.
+#[test]
+fn option_errors() {
+    Run::new()
+        .args(["--ldap", "ldaps://127.0.0.1:1", "--ldap-user", MONITOR_DN])
+        .output()
+        .assert_unknown("--ldap-password-env");
+    Run::new()
+        .args(["--ldap", "ldaps://127.0.0.1:1", "--ldap-user", MONITOR_DN])
+        .args(["--ldap-password-env", "CHECK_LDAP_UNSET_VARIABLE"])
+        .env_remove("CHECK_LDAP_UNSET_VARIABLE")
+        .output()
+        .assert_unknown("is not set");
+    failing_run("ldaps://dc1/CN=Configuration")
+        .output()
+        .assert_unknown("--ldap-base");
+}
+
+/// One organisation, described once, read as the collector's bundle and as an AD tree (with
+/// the same published metadata): the same verdict and the same findings, except what AD cannot
+/// know. Precisely: (1) AD holds no store, so the bundle's store findings (Auth Certificate
+/// missing on a server, unbound or other certificates) cannot appear; (2) AD holds the
+/// internal transport certificates, which are judged under the same thresholds but as
+/// certificates of the directory (`cert.*`), not of a store (`selfsigned.*`); (3) AD has no DER
+/// of the next Auth Certificate (the metadata never publishes it), so findings about the next
+/// certificate's own expiry need a store; (4) an LDAP-only run marks no server as required to
+/// hold the Auth Certificate (nothing in it reads stores), so `servers.multiple_sites`, which
+/// counts the sites of required servers, does not appear.
+#[test]
+fn the_directory_and_the_bundle_agree() {
+    for (current_days, transport_days, effective) in
+        [(1000, 1500, 10), (20, 1500, -3), (1000, 10, 5)]
+    {
+        let certs = Certs::new(current_days, transport_days);
+        let org = organisation(&certs, mid_rotation(&certs, effective));
+        let Some(slapd) = Slapd::start(
+            &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+            Security::Tls,
+        ) else {
+            return;
+        };
+        let dir = Workdir::new();
+        let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
+        let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+        let bundle = org.write_bundle(&dir, "bundle.json", TextEncoding::Utf8);
+        let from_bundle = Run::new()
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--ca-file")
+            .arg(&trusted)
+            .args(["--metadata", &url, "--output", "json"])
+            .now(anchor())
+            .output();
+        let from_ad = ldap_run(&slapd.ldaps_url())
+            .arg("--ca-file")
+            .arg(&trusted)
+            .args(["--metadata", &url, "--output", "json"])
+            .output();
+        let context = format!(
+            "bundle:\n{}\nAD:\n{}",
+            from_bundle.context(),
+            from_ad.context()
+        );
+        assert_eq!(from_bundle.code, from_ad.code, "{context}");
+        let comparable = |output: &Output| {
+            common::exchange::report_findings(&output.json())
+                .into_iter()
+                .filter(|f| !f.code.starts_with("servers."))
+                .map(|f| (f.severity, f.code.replace("selfsigned.", "cert.")))
+                .filter(|(_, code)| code != "cert.ok")
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let (bundle_findings, ad_findings) = (comparable(&from_bundle), comparable(&from_ad));
+        let only_in_bundle: Vec<_> = bundle_findings.difference(&ad_findings).collect();
+        let only_in_ad: Vec<_> = ad_findings.difference(&bundle_findings).collect();
+        assert!(only_in_bundle.is_empty(), "{only_in_bundle:?}\n{context}");
+        // Difference (3): inside the rotation window the staged next certificate, whose DER no
+        // input of the AD run holds, is reported as "in no store".
+        let next_unseen = ("warning".to_string(), "auth.next.not_staged".to_string());
+        assert!(
+            only_in_ad.iter().all(|f| **f == next_unseen),
+            "{only_in_ad:?}\n{context}"
+        );
+    }
+}

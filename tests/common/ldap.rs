@@ -1,0 +1,437 @@
+//! A real OpenLDAP `slapd` for the `--ldap` tests: started on 127.0.0.1 with free ports, the
+//! test-only Exchange schema (`tests/ldap/exchange.schema`), TLS from a CA made at test time
+//! (LDAPS and StartTLS), and a directory written as LDIF from the same [`Organisation`]
+//! description the bundle tests use, so one description can be read both ways.
+//!
+//! The tree mirrors Active Directory's configuration partition:
+//! `CN=<server>,CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative
+//! Groups,CN=<org>,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=lab`, the
+//! AuthConfig at `CN=Auth Configuration,CN=<org>,...`, sites at `CN=<site>,CN=Sites,...`, and the
+//! RootDSE's `configurationNamingContext`. The account `CN=monitor,...` may read, nothing more.
+//!
+//! Debian's slapd is installed by `.ci/run`; locally, [`Slapd::start`] returns `None` (and the
+//! tests print a note and pass) when `/usr/sbin/slapd` is absent.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use time::OffsetDateTime;
+
+use super::Workdir;
+use super::exchange::{Organisation, Store};
+use super::net::{self, ServerIdentity};
+
+pub const SLAPD: &str = "/usr/sbin/slapd";
+pub const SLAPADD: &str = "/usr/sbin/slapadd";
+pub const CONFIG_NC: &str = "CN=Configuration,DC=contoso,DC=lab";
+pub const MONITOR_DN: &str = "CN=monitor,CN=Configuration,DC=contoso,DC=lab";
+pub const MONITOR_PASSWORD: &str = "read-only secret";
+pub const ORG: &str = "Contoso";
+
+/// Exchange's `ServerRole` flags as `msExchCurrentServerRoles` stores them (decompiled
+/// Exchange, Microsoft.Exchange.Data.Directory.SystemConfiguration.ServerRole).
+const ROLE_BITS: &[(&str, u32)] = &[
+    ("Cafe", 1),
+    ("Mailbox", 2),
+    ("ClientAccess", 4),
+    ("UnifiedMessaging", 16),
+    ("HubTransport", 32),
+    ("Edge", 64),
+    ("FrontendTransport", 16384),
+];
+
+/// How `msExchAuthNextEffectiveDate` is written (its AD syntax is not verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateForm {
+    GeneralizedTime,
+    FileTime,
+}
+
+/// The organisation as an AD configuration partition, in LDIF.
+pub struct DirectoryTree {
+    pub entries: Vec<String>,
+}
+
+impl DirectoryTree {
+    /// `organisation` as AD holds it: AuthConfig (unless the organisation has none), every
+    /// server with its roles, version, FQDN, site and internal transport certificate (the DER
+    /// of the store certificate the organisation names as its internal transport one).
+    pub fn of(organisation: &Organisation, dates: DateForm) -> DirectoryTree {
+        let mut tree = DirectoryTree::skeleton(organisation);
+        if let Some(config) = &organisation.auth_config {
+            let mut lines = vec![
+                format!("dn: CN=Auth Configuration,{}", organisation_dn()),
+                "objectClass: msExchAuthAuthConfig".into(),
+                "cn: Auth Configuration".into(),
+                format!("msExchAuthApplicationIdentifier: {}", config.service_name),
+                "whenChanged: 20300101120000.0Z".into(),
+            ];
+            for (slot, thumbprint) in [
+                (0, &config.current),
+                (1, &config.previous),
+                (2, &config.next),
+            ] {
+                if !thumbprint.is_empty() {
+                    lines.push(format!(
+                        "msExchAuthCertificateThumbprint: {slot}:{thumbprint}"
+                    ));
+                }
+            }
+            if let Some(effective) = config.next_effective {
+                lines.push(format!(
+                    "msExchAuthNextEffectiveDate: {}",
+                    directory_date(effective, dates)
+                ));
+            }
+            if !config.realm.is_empty() {
+                lines.push(format!("msExchAuthRealm: {}", config.realm));
+            }
+            tree.entries.push(lines.join("\n"));
+        }
+        for server in &organisation.servers {
+            let transport = server
+                .internal_transport
+                .as_ref()
+                .and_then(|thumbprint| match &server.store {
+                    Store::Certificates(certs) => certs
+                        .iter()
+                        .find(|c| &c.thumbprint == thumbprint)
+                        .map(|c| c.der.clone()),
+                    _ => None,
+                });
+            let info = &server.info;
+            let roles: u32 = ROLE_BITS
+                .iter()
+                .filter(|(name, _)| info.roles.iter().any(|r| r == name))
+                .map(|(_, bit)| bit)
+                .sum();
+            tree.add_server(
+                &info.name,
+                roles,
+                &info.version_text(),
+                &info.fqdn,
+                &info.site,
+                transport.as_deref(),
+            );
+        }
+        tree
+    }
+
+    /// The containers down to the servers' container, the sites, and the monitoring account.
+    fn skeleton(organisation: &Organisation) -> DirectoryTree {
+        let mut sites: Vec<&str> = organisation
+            .servers
+            .iter()
+            .map(|s| s.info.site.as_str())
+            .collect();
+        sites.sort();
+        sites.dedup();
+        let container = |dn: &str, cn: &str| format!("dn: {dn}\nobjectClass: container\ncn: {cn}");
+        let mut entries = vec![
+            container(CONFIG_NC, "Configuration"),
+            format!(
+                "dn: {MONITOR_DN}\nobjectClass: person\ncn: monitor\nsn: monitor\nuserPassword: {MONITOR_PASSWORD}"
+            ),
+            container(&format!("CN=Sites,{CONFIG_NC}"), "Sites"),
+            container(&format!("CN=Services,{CONFIG_NC}"), "Services"),
+            container(&exchange_dn(), "Microsoft Exchange"),
+            format!(
+                "dn: {}\nobjectClass: msExchOrganizationContainer\ncn: {ORG}",
+                organisation_dn()
+            ),
+            container(
+                &format!("CN=Administrative Groups,{}", organisation_dn()),
+                "Administrative Groups",
+            ),
+            container(
+                &format!(
+                    "CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative Groups,{}",
+                    organisation_dn()
+                ),
+                "Exchange Administrative Group (FYDIBOHF23SPDLT)",
+            ),
+            container(&servers_dn(), "Servers"),
+        ];
+        for site in sites {
+            entries.push(format!(
+                "dn: CN={site},CN=Sites,{CONFIG_NC}\nobjectClass: site\ncn: {site}"
+            ));
+        }
+        DirectoryTree { entries }
+    }
+
+    /// One `msExchExchangeServer` object as Exchange setup writes it.
+    pub fn add_server(
+        &mut self,
+        name: &str,
+        roles: u32,
+        version: &str,
+        fqdn: &str,
+        site: &str,
+        transport_der: Option<&[u8]>,
+    ) {
+        let mut lines = vec![
+            format!("dn: CN={name},{}", servers_dn()),
+            "objectClass: msExchExchangeServer".into(),
+            format!("cn: {name}"),
+            format!("msExchCurrentServerRoles: {roles}"),
+            format!("serialNumber: {version}"),
+            format!("networkAddress: ncacn_vns_spp:{name}"),
+            format!("networkAddress: netbios:{name}"),
+            format!("networkAddress: ncacn_ip_tcp:{fqdn}"),
+            format!("msExchServerSite: CN={site},CN=Sites,{CONFIG_NC}"),
+        ];
+        if let Some(der) = transport_der {
+            lines.push(format!(
+                "msExchServerInternalTLSCert:: {}",
+                STANDARD.encode(der)
+            ));
+        }
+        self.entries.push(lines.join("\n"));
+    }
+
+    pub fn ldif(&self) -> String {
+        let mut text = self.entries.join("\n\n");
+        text.push('\n');
+        text
+    }
+}
+
+pub fn exchange_dn() -> String {
+    format!("CN=Microsoft Exchange,CN=Services,{CONFIG_NC}")
+}
+
+pub fn organisation_dn() -> String {
+    format!("CN={ORG},{}", exchange_dn())
+}
+
+pub fn servers_dn() -> String {
+    format!(
+        "CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative Groups,{}",
+        organisation_dn()
+    )
+}
+
+fn directory_date(instant: OffsetDateTime, form: DateForm) -> String {
+    let utc = instant.to_offset(time::UtcOffset::UTC);
+    match form {
+        DateForm::GeneralizedTime => format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}.0Z",
+            utc.year(),
+            u8::from(utc.month()),
+            utc.day(),
+            utc.hour(),
+            utc.minute(),
+            utc.second()
+        ),
+        DateForm::FileTime => ((utc.unix_timestamp() + 11_644_473_600) * 10_000_000).to_string(),
+    }
+}
+
+/// Whether TLS is configured on the listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// `ldaps://` and `ldap://` with StartTLS, certificate from [`Slapd::ca_file`]'s CA.
+    Tls,
+    /// No TLS at all: `ldap://` only, StartTLS refused.
+    Plain,
+}
+
+/// A running slapd; stopped (by its own process id) when dropped.
+pub struct Slapd {
+    child: Child,
+    pub ldaps: Option<SocketAddr>,
+    pub ldap: SocketAddr,
+    pub ca_file: PathBuf,
+    pub dir: Workdir,
+}
+
+impl Slapd {
+    /// Loads `tree` with slapadd and starts slapd; `None` (with a note on stderr) when slapd is
+    /// not installed.
+    pub fn start(tree: &DirectoryTree, security: Security) -> Option<Slapd> {
+        if !Path::new(SLAPD).exists() || !Path::new(SLAPADD).exists() {
+            eprintln!(
+                "note: {SLAPD} is not installed; skipping this LDAP test (apt-get install slapd ldap-utils; CI installs it)"
+            );
+            return None;
+        }
+        let mut dir = Workdir::new();
+        let identity = net::trusted_identity();
+        let ca_file = dir.write("ca.pem", &identity.ca_pem);
+        let config = write_config(&dir, &identity, security);
+        let ldif = dir.write("tree.ldif", tree.ldif());
+        load(&config, &ldif);
+        for _attempt in 0..5 {
+            let ldap = free_address();
+            let ldaps = (security == Security::Tls).then(free_address);
+            let mut urls = format!("ldap://{ldap}/");
+            if let Some(ldaps) = ldaps {
+                urls.push_str(&format!(" ldaps://{ldaps}/"));
+            }
+            let mut command = Command::new(SLAPD);
+            command.args(["-d", "0", "-h", &urls, "-f"]).arg(&config);
+            if is_root() {
+                command.args(["-u", "root"]);
+            }
+            let log = std::fs::File::create(dir.join("slapd.log")).expect("slapd log");
+            let child = command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("starting slapd");
+            let mut slapd = Slapd {
+                child,
+                ldaps,
+                ldap,
+                ca_file: ca_file.clone(),
+                dir,
+            };
+            if slapd.wait_ready() {
+                return Some(slapd);
+            }
+            // A port taken between choosing and binding: try others.
+            slapd.stop();
+            dir = slapd.take_dir();
+        }
+        panic!("slapd did not start; see its log");
+    }
+
+    pub fn ldaps_url(&self) -> String {
+        format!("ldaps://{}", self.ldaps.expect("LDAPS listener"))
+    }
+
+    pub fn starttls_url(&self) -> String {
+        format!("ldap://{}", self.ldap)
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let up = |address: Option<SocketAddr>| {
+                address.is_none_or(|a| {
+                    TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()
+                })
+            };
+            if up(Some(self.ldap)) && up(self.ldaps) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn take_dir(&mut self) -> Workdir {
+        std::mem::take(&mut self.dir)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("slapd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn free_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], net::closed_port()))
+}
+
+/// `slapd.conf`: core and the test schema, the RootDSE's configurationNamingContext, one mdb
+/// database, read access for the monitoring account only, and small size limits so that only
+/// a paged search can read many servers.
+fn write_config(dir: &Workdir, identity: &ServerIdentity, security: Security) -> PathBuf {
+    let schema = Path::new(super::CRATE_DIR).join("tests/ldap/exchange.schema");
+    let root_dse = dir.write(
+        "rootdse.ldif",
+        format!("dn:\nconfigurationNamingContext: {CONFIG_NC}\n"),
+    );
+    std::fs::create_dir_all(dir.join("db")).expect("database directory");
+    let tls = match security {
+        Security::Tls => {
+            let chain: String = identity.chain.iter().take(1).map(|der| pem(der)).collect();
+            let cert = dir.write("server.pem", chain);
+            let key = dir.write("server.key", &identity.key_pem);
+            format!(
+                "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                cert.display(),
+                key.display()
+            )
+        }
+        Security::Plain => String::new(),
+    };
+    let config = format!(
+        "include /etc/ldap/schema/core.schema
+include {schema}
+pidfile {dir}/slapd.pid
+argsfile {dir}/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+rootDSE {root_dse}
+{tls}
+database mdb
+directory {dir}/db
+maxsize 268435456
+suffix \"{CONFIG_NC}\"
+rootdn \"CN=admin,{CONFIG_NC}\"
+rootpw admin-only-for-slapadd
+limits dn.exact=\"{MONITOR_DN}\" size.soft=100 size.hard=100 size.pr=250 size.prtotal=unlimited
+access to attrs=userPassword by anonymous auth by * none
+access to * by dn.exact=\"{MONITOR_DN}\" read by * none
+",
+        schema = schema.display(),
+        dir = dir.path().display(),
+        root_dse = root_dse.display(),
+    );
+    dir.write("slapd.conf", config)
+}
+
+fn pem(der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64"))
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+fn load(config: &Path, ldif: &Path) {
+    let output = Command::new(SLAPADD)
+        .arg("-f")
+        .arg(config)
+        .arg("-l")
+        .arg(ldif)
+        .arg("-q")
+        .output()
+        .expect("running slapadd");
+    assert!(
+        output.status.success(),
+        "slapadd failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
