@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::exchange::{
-    AuthConfigExport, Organisation, ServerInfo, Store, StoreCert, TextEncoding,
+    AuthConfigExport, ExportFormat, Organisation, ServerInfo, Store, StoreCert, TextEncoding,
 };
 use common::ldap::{DateForm, DirectoryTree, MONITOR_DN, MONITOR_PASSWORD, Security, Slapd};
 use common::net::{self, KeyCase, Reply};
@@ -320,6 +320,53 @@ fn directory_alone_cannot_date_the_auth_certificate() {
     ldap_run("ldaps://127.0.0.1:1")
         .output()
         .assert_unknown("add --metadata");
+}
+
+/// AD in place of the `--authconfig`/`--servers` exports, with one certificate export per
+/// server: the stores are read, so the Mailbox servers must hold the current certificate, and
+/// EXCH02, whose store lacks it, is named. (No `--metadata`: the stores hold the DER.)
+#[test]
+fn server_missing_the_certificate_with_store_exports() {
+    let certs = Certs::new(1000, 1500);
+    let mut org = organisation(&certs, AuthConfigExport::current(&certs.current));
+    if let Store::Certificates(store) = &mut org.servers[1].store {
+        store.retain(|c| c.thumbprint != certs.current.thumbprint());
+    }
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let exports = org.write_exports(&dir, ExportFormat::CliXml);
+    let certificates: Vec<&String> = exports
+        .chunks(2)
+        .filter(|pair| pair[0] == "--certificates")
+        .flatten()
+        .collect();
+    assert_eq!(certificates.len(), 8, "{exports:?}");
+    let output = ldap_run(&slapd.ldaps_url())
+        .arg("--ca-file")
+        .arg(&slapd.ca_file)
+        .args(certificates)
+        .args(["--output", "json"])
+        .output();
+    output.assert_code(2);
+    let report = output.json();
+    let missing = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "auth.current.missing_on_servers")
+        .unwrap_or_else(|| panic!("no missing_on_servers finding\n{}", output.context()));
+    let message = missing["message"].as_str().unwrap();
+    assert!(
+        message.contains("missing on 1 of 3 servers: EXCH02"),
+        "{message}"
+    );
+    assert_eq!(report["servers"][0]["requires_auth_certificate"], true);
+    assert_eq!(report["servers"][3]["requires_auth_certificate"], false);
 }
 
 fn simple_org() -> (Certs, Organisation) {
