@@ -622,3 +622,97 @@ fn the_directory_and_the_bundle_agree() {
         );
     }
 }
+
+/// Not a test: `cargo test --release --test cli_ldap -- --ignored --nocapture bench` prints the
+/// whole-process wall time and peak RSS (GNU time) of one organisation of 500 Mailbox servers
+/// read from slapd and from the collector's bundle, both with the same `--metadata`; set
+/// BENCH_BIN to measure another binary (e.g. target/release/check_exchange_authcert).
+#[test]
+#[ignore]
+fn bench_500_servers_ldap_against_bundle() {
+    let now = anchor();
+    let current = auth_expiring(now + days(1000));
+    let mut org = Organisation::new(now - common::seconds(3600))
+        .auth_config(AuthConfigExport::current(&current));
+    for i in 0..500 {
+        let name = format!("MBX{i:03}");
+        let transport = selfsigned_expiring(&name, now + days(1500));
+        org = org
+            .server(
+                ServerInfo::mailbox(&name),
+                Store::Certificates(vec![
+                    StoreCert::new(&current, &[]),
+                    StoreCert::new(&transport, &["SMTP"]),
+                ]),
+            )
+            .internal_transport(&transport);
+    }
+    let Some(slapd) = Slapd::start(
+        &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+        Security::Tls,
+    ) else {
+        return;
+    };
+    let dir = Workdir::new();
+    let (url, metadata_ca) = metadata_server(&dir, &[&current]);
+    let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+    let bundle = org.write_bundle(&dir, "bundle.json", TextEncoding::Utf8);
+    let binary = std::env::var("BENCH_BIN").unwrap_or_else(|_| common::BIN.to_string());
+    let now_text = common::rfc3339(now);
+    let common_args = vec![
+        "--ca-file".to_string(),
+        trusted.display().to_string(),
+        "--metadata".into(),
+        url,
+        "--now".into(),
+        now_text,
+    ];
+    let ldap_args: Vec<String> = [
+        "--ldap",
+        &slapd.ldaps_url(),
+        "--ldap-user",
+        MONITOR_DN,
+        "--ldap-password-env",
+        PASSWORD_VAR,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(common_args.iter().cloned())
+    .collect();
+    let bundle_args: Vec<String> = ["--bundle".to_string(), bundle.display().to_string()]
+        .into_iter()
+        .chain(common_args.iter().cloned())
+        .collect();
+    for (name, args) in [("ldap", ldap_args), ("bundle", bundle_args)] {
+        let mut samples: Vec<(f64, u64)> = (0..15)
+            .map(|_| {
+                let out = std::process::Command::new("/usr/bin/time")
+                    .args(["-f", "%e %M"])
+                    .arg(&binary)
+                    .args(&args)
+                    .env(PASSWORD_VAR, MONITOR_PASSWORD)
+                    .output()
+                    .expect("GNU time");
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let last = stderr.lines().last().unwrap_or_default().to_string();
+                let mut fields = last.split_whitespace();
+                let seconds: f64 = fields.next().unwrap().parse().unwrap();
+                let kib: u64 = fields.next().unwrap().parse().unwrap();
+                (seconds, kib)
+            })
+            .collect();
+        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let median = samples[samples.len() / 2];
+        let max_rss = samples.iter().map(|s| s.1).max().unwrap();
+        println!(
+            "{name}: median wall {:.3} s, peak RSS {} KiB (max of 15 runs)",
+            median.0, max_rss
+        );
+    }
+}
