@@ -659,7 +659,7 @@ fn bench_500_servers_ldap_against_bundle() {
     let bundle = org.write_bundle(&dir, "bundle.json", TextEncoding::Utf8);
     let binary = std::env::var("BENCH_BIN").unwrap_or_else(|_| common::BIN.to_string());
     let now_text = common::rfc3339(now);
-    let common_args = vec![
+    let common_args = [
         "--ca-file".to_string(),
         trusted.display().to_string(),
         "--metadata".into(),
