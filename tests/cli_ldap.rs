@@ -450,6 +450,22 @@ fn unreachable_domain_controller() {
     output.assert_unknown("unreachable");
 }
 
+/// A DC that accepts the connection and never answers: the TLS handshake ends by `-t` with its
+/// own reason, before the watchdog.
+#[test]
+fn silent_domain_controller_ends_within_the_timeout() {
+    let address = net::black_hole();
+    let output = failing_run(&format!("ldaps://{address}"))
+        .args(["-t", "2"])
+        .output();
+    output.assert_unknown("no time left (-t)");
+    assert!(
+        output.elapsed < Duration::from_secs(3),
+        "{:?}",
+        output.elapsed
+    );
+}
+
 /// A DC whose TLS certificate is not trusted: UNKNOWN naming TLS; `--insecure` accepts it.
 #[test]
 fn untrusted_certificate_and_insecure() {

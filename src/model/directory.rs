@@ -19,7 +19,7 @@
 //! [`Inventory`]: super::Inventory
 
 use super::build::model_error;
-use super::{Certificate, ExchangeState, ModelError, Sighting};
+use super::{Certificate, ExchangeState, ModelError, Server, Sighting};
 use crate::source::ldap::DirectoryRecord;
 
 impl ExchangeState {
@@ -50,7 +50,8 @@ impl ExchangeState {
             let certificate = Certificate::from_der(&der).map_err(|e| {
                 model_error(&origin, format!("{name}: msExchServerInternalTLSCert: {e}"))
             })?;
-            if let Some(listed) = self.servers.iter_mut().find(|s| s.name == *name) {
+            let key = Server::key_of(name);
+            if let Some(listed) = self.servers.iter_mut().find(|s| s.key() == key) {
                 listed.internal_transport_certificate = Some(certificate.thumbprint.clone());
             }
             let sighting = Sighting {
