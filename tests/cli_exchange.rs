@@ -1588,7 +1588,7 @@ mod scenarios {
         scenario.extra = Some(Box::new(|report| {
             assert_eq!(
                 message(report, "hybrid.detected"),
-                "hybrid configuration detected"
+                "hybrid configuration detected (HybridConfiguration)"
             );
             assert_eq!(report["hybrid_detected"], true);
         }));
@@ -1606,11 +1606,11 @@ mod scenarios {
         Scenario::new(org, &[("warning", "hybrid.detected")], Some("none"))
             .bundle_only()
             .extra(|report| {
+                let text = message(report, "hybrid.detected");
+                assert!(text.contains("rerun the Hybrid Configuration Wizard"), "{text}");
                 assert!(
-                    message(report, "hybrid.detected")
-                        .contains("rerun the Hybrid Configuration Wizard"),
-                    "{}",
-                    message(report, "hybrid.detected")
+                    text.contains("run ConfigureExchangeHybridApplication.ps1 now (it uploads the current and the next certificate)"),
+                    "{text}"
                 );
             })
     }
@@ -3413,5 +3413,101 @@ mod sites_and_days {
         let (_, report) = run_bundle(&org, &[]);
         assert_eq!(action(&report), Some("none"), "{report}");
         assert!(report["recommendation"]["servers"].is_null());
+    }
+}
+
+/// Hybrid at the moments that matter (issue "judgement at Microsoft's level", item 1): detected
+/// by HealthChecker's signs, not only Get-HybridConfiguration; a WARNING while a next
+/// certificate is staged AND right after it became current, which is when hybrid OAuth breaks.
+mod hybrid_moments {
+    use super::*;
+
+    fn rotated(previous_days_left: i64) -> Organisation {
+        // A planned rotation published yesterday: the current one was created 31 days ago
+        // (staged 30 days ahead), the previous one is still set.
+        let previous = auth_expiring(now() + days(previous_days_left));
+        let current = auth_cert(now() - days(31), now() + days(1794));
+        two_servers(
+            AuthConfigExport::current(&current).previous(&previous),
+            store("EXCH01", &[&current, &previous]),
+            store("EXCH02", &[&current, &previous]),
+        )
+    }
+
+    #[test]
+    fn after_activation_the_warning_stays_while_the_previous_is_set() {
+        // Before: keyed to NotBefore + 30 days, this was INFO from the day of activation.
+        let org = rotated(20).hybrid(Some(true));
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(1);
+        let text = message(&report, "hybrid.detected");
+        assert!(text.contains("the previous Auth Certificate"), "{text}");
+        assert!(
+            text.contains("rerun it, then clear the previous certificate"),
+            "{text}"
+        );
+        assert_eq!(finding(&report, "hybrid.detected")["severity"], "warning");
+        // Once the previous one expired, the rotation is long done.
+        let (output, report) = run_bundle(&rotated(-1).hybrid(Some(true)), &[]);
+        output.assert_code(0);
+        assert_eq!(finding(&report, "hybrid.detected")["severity"], "info");
+    }
+
+    #[test]
+    fn oauth_to_exchange_online_alone_is_hybrid() {
+        // HealthChecker: evoSTS/ACS AuthServer + the Exchange Online partner application, with
+        // no HybridConfiguration object (e.g. the modern hybrid agent or a manual OAuth setup).
+        let org = rotated(20).hybrid(Some(false)).hybrid_oauth(true, false);
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(1);
+        assert_eq!(report["hybrid_detected"], true);
+        assert!(
+            message(&report, "hybrid.detected")
+                .starts_with("hybrid with Exchange Online (OAuth to Exchange Online) and"),
+            "{report}"
+        );
+        let org = rotated(-1).hybrid(None).hybrid_oauth(false, true);
+        let (_, report) = run_bundle(&org, &[]);
+        assert_eq!(
+            message(&report, "hybrid.detected"),
+            "hybrid configuration detected (dedicated hybrid application)"
+        );
+        // Every sign read and none set: not hybrid.
+        let org = rotated(20).hybrid(Some(false)).hybrid_oauth(false, false);
+        let (output, report) = run_bundle(&org, &[]);
+        output.assert_code(0);
+        assert_eq!(report["hybrid_detected"], false);
+    }
+}
+
+/// The metadata document lags a rotation by up to 12 h (Exchange caches it): no alert within
+/// that window after AuthConfig changed (whenChanged), an alert after it.
+#[test]
+fn metadata_lag_within_the_cache_window_is_information() {
+    let previous = auth_expiring(now() + days(20));
+    let current = auth_cert(now() - days(31), now() + days(1794));
+    let dir = Workdir::new();
+    let metadata = dir.write(
+        "metadata.json",
+        serde_json::to_string(&serde_json::json!({
+            "keys": [{"usage": "signing", "keyinfo": {"x5t": null},
+                      "keyvalue": {"type": "x509Certificate", "value": previous.base64()}}]
+        }))
+        .unwrap(),
+    );
+    for (changed_hours_ago, severity) in [(11, "info"), (13, "warning")] {
+        let org = two_servers(
+            AuthConfigExport::current(&current)
+                .previous(&previous)
+                .changed(now() - time::Duration::hours(changed_hours_ago)),
+            store("EXCH01", &[&current, &previous]),
+            store("EXCH02", &[&current, &previous]),
+        );
+        let (_, report) = run_bundle(&org, &["--metadata", metadata.to_str().unwrap()]);
+        let finding = finding(&report, "metadata.current_not_published");
+        assert_eq!(
+            finding["severity"], severity,
+            "{changed_hours_ago} h: {finding}"
+        );
     }
 }
