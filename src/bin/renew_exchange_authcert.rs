@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use exchange_authcert::cli::{InputArgs, ThresholdArgs};
 use exchange_authcert::judge::judge;
-use exchange_authcert::renew::decide::parse_duration;
+use exchange_authcert::renew::parse_duration;
 use exchange_authcert::renew::run::{Outcome, RunOptions, default_directory};
 use exchange_authcert::renew::{RenewOptions, decide, render, run, script};
 
