@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::live::{LiveServer, LiveState};
+use super::live::LiveState;
 use super::powershell::{self, ServerName, ThumbRef, quote};
 
 /// A fact about the live organisation, checked before (precondition) or after (verification)
@@ -204,30 +204,8 @@ impl Check {
 
     /// Evaluates the check on a live state; `baseline` is the state before the first step.
     pub fn holds(&self, live: &LiveState, baseline: &LiveState) -> Result<bool, String> {
-        let resolve = |t: &ThumbRef| -> Result<String, String> {
-            match t {
-                ThumbRef::Known(t) => Ok(t.to_string()),
-                ThumbRef::New(slot) => live
-                    .new
-                    .get(&ThumbRef::variable(*slot))
-                    .filter(|t| !t.is_empty())
-                    .map(|t| t.to_ascii_uppercase())
-                    .ok_or_else(|| format!("{} is not known yet", t.describe())),
-            }
-        };
-        let server = |name: &ServerName| -> Result<&LiveServer, String> {
-            let s = live
-                .server(name)
-                .ok_or_else(|| format!("server {name} is not in the live state"))?;
-            if s.reachable {
-                Ok(s)
-            } else {
-                Err(format!(
-                    "server {name} could not be queried: {}",
-                    s.error.as_deref().unwrap_or("unreachable")
-                ))
-            }
-        };
+        let resolve = |t: &ThumbRef| live.resolve(t);
+        let server = |name: &ServerName| live.queried_server(name);
         let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         Ok(match self {
             Check::CurrentIs { thumbprint } => same(&live.auth.current, &resolve(thumbprint)?),

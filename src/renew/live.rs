@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::powershell::ServerName;
+use super::powershell::{ServerName, ThumbRef};
 
 /// The organisation as re-read on the Exchange server during a run (JSON from the run's
 /// `Get-RenewState`).
@@ -84,6 +84,35 @@ impl LiveState {
         self.servers
             .iter()
             .find(|s| crate::model::Server::key_of(&s.name) == name.key())
+    }
+
+    /// A server that answered the re-read; why not, otherwise.
+    pub fn queried_server(&self, name: &ServerName) -> Result<&LiveServer, String> {
+        let s = self
+            .server(name)
+            .ok_or_else(|| format!("server {name} is not in the live state"))?;
+        if s.reachable {
+            Ok(s)
+        } else {
+            Err(format!(
+                "server {name} could not be queried: {}",
+                s.error.as_deref().unwrap_or("unreachable")
+            ))
+        }
+    }
+
+    /// The thumbprint a check names: known when planning, or made by a step of this run
+    /// (`$global:RenewNew<slot>`, upper case); an error while that step has not run.
+    pub fn resolve(&self, thumbprint: &ThumbRef) -> Result<String, String> {
+        match thumbprint {
+            ThumbRef::Known(t) => Ok(t.to_string()),
+            ThumbRef::New(slot) => self
+                .new
+                .get(&ThumbRef::variable(*slot))
+                .filter(|t| !t.is_empty())
+                .map(|t| t.to_ascii_uppercase())
+                .ok_or_else(|| format!("{} is not known yet", thumbprint.describe())),
+        }
     }
 }
 
