@@ -51,21 +51,9 @@ impl StepBuilder<'_> {
                 thumbprint,
                 source,
                 targets,
-            } => {
-                for target in targets {
-                    let thumbprint = ThumbRef::Known(thumbprint.clone());
-                    self.steps
-                        .push(import(source, target, &thumbprint, role.label()));
-                }
-            }
+            } => self.imports(role.label(), thumbprint, source, targets),
             Decision::PublishOverdue { next, current } => {
-                self.steps.push(publish(
-                    self.servers,
-                    ThumbRef::Known(next.clone()),
-                    current.as_ref(),
-                    "the servicelet did not publish it",
-                ));
-                self.restarts();
+                self.publish_overdue(next, current.as_ref())
             }
             Decision::ClearPrevious {
                 current,
@@ -113,6 +101,30 @@ impl StepBuilder<'_> {
         );
         self.steps
             .push(stage(self.servers, Some(effective), force, self.now));
+    }
+
+    fn imports(
+        &mut self,
+        label: &str,
+        thumbprint: &Thumbprint,
+        source: &ServerName,
+        targets: &[ServerName],
+    ) {
+        let thumbprint = ThumbRef::Known(thumbprint.clone());
+        for target in targets {
+            self.steps.push(import(source, target, &thumbprint, label));
+        }
+    }
+
+    /// Publish what the servicelet did not, then restart and recycle as after a replacement.
+    fn publish_overdue(&mut self, next: &Thumbprint, current: Option<&Thumbprint>) {
+        self.steps.push(publish(
+            self.servers,
+            ThumbRef::Known(next.clone()),
+            current,
+            "the servicelet did not publish it",
+        ));
+        self.restarts();
     }
 
     /// The new Auth Certificate, created on the first server and copied to the others.
