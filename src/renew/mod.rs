@@ -1,6 +1,5 @@
-//! The renewal companion: [`ExchangeState`](crate::model::ExchangeState) +
-//! [`Report`](crate::judge::Report) -> [`Plan`] -> text/JSON, a PowerShell script, or a guided
-//! run.
+//! The renewal companion: [`ExchangeState`] + [`Report`] -> [`Plan`] -> text/JSON, a PowerShell
+//! script, or a guided run.
 //!
 //! ```text
 //! ExchangeState + Report (judge) + RenewOptions

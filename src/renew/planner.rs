@@ -10,19 +10,19 @@
 //!
 //! | rule | whose |
 //! | --- | --- |
-//! | [`start_from_recommendation`] | the judgement's: `judge::action::recommend` (MEAC's decision) |
-//! | [`replace_when_staging_is_too_late`] | should come from `judge::action::recommend`: a rotation that cannot take over in time is a replacement the monitoring should report as one |
-//! | [`servers_to_plan_for`], [`leave_out_unreachable`] | planner; mirrors MEAC refusing to act while a server cannot be queried (`Recommendation::unreachable_servers`) |
-//! | [`hybrid_needs_acknowledgement`] | should come from the judgement: MEAC's hybrid block |
-//! | [`replace_needs_emergency`] | planner: consent to the emergency sequence |
-//! | [`staging_lead`], [`lead_is_long_enough`] | planner: MEAC's staging date, Set-AuthConfig's 48 h |
-//! | [`effective_before_current_expires`] | mirrors the judgement's `auth.next.effective_after_current_expiry` |
-//! | [`imports`] | mirrors the judgement: the servers lacking current/next (`judge::auth::servers_lacking`) |
-//! | [`publish_overdue`] | mirrors the judgement's finding `auth.next.overdue` |
-//! | [`clear_previous`] | planner (when to clear); "expired" mirrors `auth.previous.expired` |
-//! | [`self_signed_renewals`] | mirrors the judgement: self-signed certificates it rates WARNING/CRITICAL |
-//! | [`cleanup_removals`] | mirrors the findings `selfsigned.unused_expired`/`cert.unused_expired`; the expired Auth Certificates should come from the judgement too |
-//! | [`hybrid_reminder`], [`run_on_note`] | planner |
+//! | `start_from_recommendation` | the judgement's: `judge::action::recommend` (MEAC's decision) |
+//! | `replace_when_staging_is_too_late` | should come from `judge::action::recommend`: a rotation that cannot take over in time is a replacement the monitoring should report as one |
+//! | `servers_to_plan_for`, `leave_out_unreachable` | planner; mirrors MEAC refusing to act while a server cannot be queried (`Recommendation::unreachable_servers`) |
+//! | `hybrid_needs_acknowledgement` | should come from the judgement: MEAC's hybrid block |
+//! | `replace_needs_emergency` | planner: consent to the emergency sequence |
+//! | `staging_lead`, `lead_is_long_enough` | planner: MEAC's staging date, Set-AuthConfig's 48 h |
+//! | `effective_before_current_expires` | mirrors the judgement's `auth.next.effective_after_current_expiry` |
+//! | `imports` | mirrors the judgement: the servers lacking current/next (`judge::auth::servers_lacking`) |
+//! | `publish_overdue` | mirrors the judgement's finding `auth.next.overdue` |
+//! | `clear_previous` | planner (when to clear); "expired" mirrors `auth.previous.expired` |
+//! | `self_signed_renewals` | mirrors the judgement: self-signed certificates it rates WARNING/CRITICAL |
+//! | `cleanup_removals` | mirrors the findings `selfsigned.unused_expired`/`cert.unused_expired`; the expired Auth Certificates should come from the judgement too |
+//! | `hybrid_reminder`, `run_on_note` | planner |
 
 use chrono::{DateTime, Duration, Utc};
 
