@@ -1380,7 +1380,8 @@ mod scenarios {
                 ("critical", "auth.next.effective_after_current_expiry"),
                 ("critical", "auth.current.expiring"),
             ],
-            Some("none"),
+            // Ours: stage it again before the current one expires (MEAC says nothing).
+            Some("restage_next"),
         )
         .extra(move |report| {
             assert_eq!(
@@ -1404,14 +1405,21 @@ mod scenarios {
             next.short(),
             minutes_utc(effective)
         );
-        Scenario::new(org, &[("warning", "auth.next.overdue")], Some("none"))
-            .extra(move |report| assert_eq!(message(report, "auth.next.overdue"), text))
+        // Ours: the servicelet is not publishing a valid next certificate that every server
+        // holds, so publish it (MEAC says nothing).
+        Scenario::new(
+            org,
+            &[("warning", "auth.next.overdue")],
+            Some("publish_next"),
+        )
+        .extra(move |report| assert_eq!(message(report, "auth.next.overdue"), text))
     }
 
     pub fn auth_next_overdue_within_a_longer_publish_grace() -> Scenario {
         let mut scenario = auth_next_overdue();
         scenario.findings.clear();
         scenario.extra = None;
+        scenario.action = Some("none");
         scenario.options(&["--publish-grace", "72"])
     }
 
@@ -2562,9 +2570,31 @@ fn parity_rows() -> Vec<(&'static str, Scenario)> {
                 ("critical", "auth.current.expired"),
                 ("warning", "auth.next.overdue"),
             ],
-            Some("replace"),
+            // MEAC replaces; the next certificate is valid and on every server: ours publishes it.
+            Some("publish_next"),
         )
         .extra(|report| assert_eq!(metric(report, "auth_current_days"), Some(-1)))
+    };
+
+    // Row 3 as MEAC decides it: the next certificate is valid but EXCH02 lacks it, so
+    // publishing it would leave EXCH02 unable to sign: replace.
+    let expired_with_next_not_everywhere = {
+        let current = auth_expiring(now() - days(3));
+        let next = next_valid();
+        let org = two_servers(
+            AuthConfigExport::current(&current).next(&next, now() - days(4)),
+            store("EXCH01", &[&current, &next]),
+            store("EXCH02", &[&current]),
+        );
+        Scenario::new(
+            org,
+            &[
+                ("critical", "auth.current.expired"),
+                ("warning", "auth.next.overdue"),
+                ("warning", "auth.next.missing_on_servers"),
+            ],
+            Some("replace"),
+        )
     };
 
     // Row 3, "expiring today": 6 hours left (0 whole days), next valid but 30 h overdue.
@@ -2582,7 +2612,8 @@ fn parity_rows() -> Vec<(&'static str, Scenario)> {
                 ("critical", "auth.current.expiring"),
                 ("warning", "auth.next.overdue"),
             ],
-            Some("replace"),
+            // MEAC replaces; the next certificate is valid and on every server: ours publishes it.
+            Some("publish_next"),
         )
         .extra(|report| {
             // MEAC counts -1 from the start of the expiry day (Get-ExchangeAuthCertificateStatus.ps1).
@@ -2664,6 +2695,10 @@ fn parity_rows() -> Vec<(&'static str, Scenario)> {
         (
             "current expired or expiring today, next valid (expiring today)",
             expiring_today,
+        ),
+        (
+            "current expired or expiring today, next valid (not on every server)",
+            expired_with_next_not_everywhere,
         ),
         (
             "current missing on some servers",
@@ -2971,8 +3006,9 @@ fn authconfig_alone_cannot_check_the_current_certificate() {
 #[test]
 fn rotation_is_not_on_track_on_the_current_certificate_s_last_day() {
     // Six hours left, the next certificate effective an hour ago (within the publish grace):
-    // the servicelet may only publish up to 12 h later, after the current certificate expired,
-    // and MEAC (current <= 0 days, next valid) replaces. The check agrees: CRITICAL, replace.
+    // the servicelet may only publish up to 12 h later, after the current certificate expired.
+    // MEAC (current <= 0 days, next valid) replaces; the next one is valid and on every server,
+    // so the check publishes it instead (GUIDE's parity table): CRITICAL, publish_next.
     let current = auth_cert(now() - days(1825), now() + time::Duration::hours(6));
     let next = auth_cert(now() - days(5), now() + days(1800));
     let org = two_servers(
@@ -2987,7 +3023,7 @@ fn rotation_is_not_on_track_on_the_current_certificate_s_last_day() {
         "{}",
         output.context()
     );
-    assert_eq!(action(&report), Some("replace"));
+    assert_eq!(action(&report), Some("publish_next"));
     output.assert_code(2);
 }
 

@@ -20,6 +20,10 @@ pub enum Scenario {
     ImportNext,
     /// The servicelet did not publish the next certificate: publish it.
     PublishOverdue,
+    /// A valid next certificate on every server takes over now instead of a replacement.
+    PublishNext,
+    /// The next certificate staged again, effective before the current one expires.
+    RestageNext,
     ClearPrevious,
     /// Renew expiring self-signed server certificates.
     SelfSigned,
@@ -36,6 +40,8 @@ impl Scenario {
             Scenario::ImportCurrent => "import_current",
             Scenario::ImportNext => "import_next",
             Scenario::PublishOverdue => "publish_overdue",
+            Scenario::PublishNext => "publish_next",
+            Scenario::RestageNext => "restage_next",
             Scenario::ClearPrevious => "clear_previous",
             Scenario::SelfSigned => "self_signed",
             Scenario::Cleanup => "cleanup",

@@ -64,10 +64,18 @@ pub enum Decision {
         source: ServerName,
         targets: Vec<ServerName>,
     },
-    /// The servicelet did not publish the next certificate: publish it.
-    PublishOverdue {
+    /// Publish the staged next certificate: the servicelet did not (`overdue`), or it takes
+    /// over now instead of a replacement (the judgement's `publish_next`).
+    Publish {
         next: Thumbprint,
         current: Option<Thumbprint>,
+        overdue: bool,
+    },
+    /// Stage the next certificate again, effective before the current one expires (the
+    /// judgement's `restage_next`).
+    Restage {
+        next: Thumbprint,
+        effective: DateTime<Utc>,
     },
     ClearPrevious {
         current: Thumbprint,
@@ -95,7 +103,9 @@ impl Decision {
                 role: AuthRole::Next,
                 ..
             } => Scenario::ImportNext,
-            Decision::PublishOverdue { .. } => Scenario::PublishOverdue,
+            Decision::Publish { overdue: true, .. } => Scenario::PublishOverdue,
+            Decision::Publish { overdue: false, .. } => Scenario::PublishNext,
+            Decision::Restage { .. } => Scenario::RestageNext,
             Decision::ClearPrevious { .. } => Scenario::ClearPrevious,
             Decision::RenewSelfSigned(_) => Scenario::SelfSigned,
             Decision::Remove { .. } => Scenario::Cleanup,
@@ -305,6 +315,8 @@ pub fn plan(
         RecommendedAction::ImportCurrent | RecommendedAction::ImportNext => {
             imports(&facts, &mut out)?
         }
+        RecommendedAction::PublishNext => publish_next(&facts, &mut out),
+        RecommendedAction::RestageNext => restage_next(&facts, &mut out)?,
         RecommendedAction::None => publish_overdue(&facts, &mut out),
     }
     clear_previous(&facts, &mut out);
@@ -413,7 +425,10 @@ fn replace_when_staging_is_too_late(
 fn hybrid_needs_acknowledgement(action: RecommendedAction, facts: &Facts, out: &mut Planning) {
     let changes_active = matches!(
         action,
-        RecommendedAction::Replace | RecommendedAction::StageNext
+        RecommendedAction::Replace
+            | RecommendedAction::StageNext
+            | RecommendedAction::PublishNext
+            | RecommendedAction::RestageNext
     ) || (action == RecommendedAction::None
         && facts.has_finding(FindingCode::AuthNextOverdue));
     if changes_active
@@ -566,10 +581,45 @@ fn publish_overdue(facts: &Facts, out: &mut Planning) {
     }
     let Some(next) = &facts.next else { return };
     out.reasons.push("the next certificate's effective date has passed but the AuthAdmin servicelet has not published it".into());
-    out.decisions.push(Decision::PublishOverdue {
+    out.decisions.push(Decision::Publish {
         next: next.clone(),
         current: facts.current.clone(),
+        overdue: true,
     });
+}
+
+/// Mirrors the judgement (`publish_next`): the staged next certificate takes over now.
+fn publish_next(facts: &Facts, out: &mut Planning) {
+    let Some(next) = &facts.next else { return };
+    out.decisions.push(Decision::Publish {
+        next: next.clone(),
+        current: facts.current.clone(),
+        overdue: facts.has_finding(FindingCode::AuthNextOverdue),
+    });
+}
+
+/// Mirrors the judgement (`restage_next`): the same next certificate, staged with MEAC's date
+/// rule, at least 48 h ahead and before the current one expires.
+fn restage_next(facts: &Facts, out: &mut Planning) -> Result<(), ValidationError> {
+    let Some(next) = &facts.next else {
+        return Ok(());
+    };
+    let lead = facts
+        .options
+        .effective_in
+        .unwrap_or_else(|| staging_lead(facts.current_days_left().unwrap_or(0)));
+    lead_is_long_enough(lead, facts.options)?;
+    let effective = facts.now + lead;
+    effective_before_current_expires(effective, facts)?;
+    out.reasons.push(format!(
+        "the next certificate is staged again, effective {} (MEAC's date rule, before the current one expires)",
+        effective.format("%Y-%m-%d %H:%M UTC")
+    ));
+    out.decisions.push(Decision::Restage {
+        next: next.clone(),
+        effective,
+    });
+    Ok(())
 }
 
 /// The previous certificate goes at once when it has expired (nothing can sign with it);

@@ -52,9 +52,18 @@ impl StepBuilder<'_> {
                 source,
                 targets,
             } => self.imports(role.label(), thumbprint, source, targets),
-            Decision::PublishOverdue { next, current } => {
-                self.publish_overdue(next, current.as_ref())
-            }
+            Decision::Publish {
+                next,
+                current,
+                overdue,
+            } => self.publish_next(next, current.as_ref(), *overdue),
+            Decision::Restage { next, effective } => self.steps.push(stage(
+                self.servers,
+                &ThumbRef::Known(next.clone()),
+                Some(*effective),
+                false,
+                self.now,
+            )),
             Decision::ClearPrevious {
                 current,
                 previous,
@@ -77,7 +86,8 @@ impl StepBuilder<'_> {
     /// restart the servicelet and recycle the app pools.
     fn replace(&mut self, old_current: Option<&Thumbprint>, clear_old_current: bool) {
         self.new_auth_everywhere("no valid Auth Certificate can take over otherwise");
-        self.steps.push(stage(self.servers, None, true, self.now));
+        self.steps
+            .push(stage(self.servers, &NEW_AUTH, None, true, self.now));
         self.steps.push(publish(
             self.servers,
             NEW_AUTH,
@@ -99,8 +109,13 @@ impl StepBuilder<'_> {
         self.new_auth_everywhere(
             "a next certificate must be staged before the current one expires",
         );
-        self.steps
-            .push(stage(self.servers, Some(effective), force, self.now));
+        self.steps.push(stage(
+            self.servers,
+            &NEW_AUTH,
+            Some(effective),
+            force,
+            self.now,
+        ));
     }
 
     fn imports(
@@ -117,12 +132,17 @@ impl StepBuilder<'_> {
     }
 
     /// Publish what the servicelet did not, then restart and recycle as after a replacement.
-    fn publish_overdue(&mut self, next: &Thumbprint, current: Option<&Thumbprint>) {
+    fn publish_next(&mut self, next: &Thumbprint, current: Option<&Thumbprint>, overdue: bool) {
+        let why = if overdue {
+            "the servicelet did not publish it"
+        } else {
+            "a valid next certificate on every server takes over now, instead of a new one"
+        };
         self.steps.push(publish(
             self.servers,
             ThumbRef::Known(next.clone()),
             current,
-            "the servicelet did not publish it",
+            why,
         ));
         self.restarts();
     }
@@ -256,12 +276,13 @@ fn import(source: &ServerName, target: &ServerName, thumb: &ThumbRef, label: &st
 /// `force` and a date less than 48 h ahead, where Set-AuthConfig would ask.
 fn stage(
     servers: &[ServerName],
+    thumbprint: &ThumbRef,
     effective: Option<DateTime<Utc>>,
     force: bool,
     now: DateTime<Utc>,
 ) -> Step {
     let mut set = Command::new("Set-AuthConfig")
-        .arg("NewCertificateThumbprint", Arg::Thumb(NEW_AUTH))
+        .arg("NewCertificateThumbprint", Arg::Thumb(thumbprint.clone()))
         .arg(
             "NewCertificateEffectiveDate",
             effective.map_or(Arg::Now, Arg::Date),
@@ -270,15 +291,23 @@ fn stage(
     if force && short {
         set = set.switch("Force");
     }
-    let (id, title) = match effective {
-        Some(e) => (
+    let (id, title) = match (effective, thumbprint) {
+        (Some(e), ThumbRef::Known(_)) => (
+            "restage-next",
+            format!(
+                "Stage {} again as next, effective {}",
+                thumbprint.describe(),
+                e.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ),
+        (Some(e), ThumbRef::New(_)) => (
             "stage-next",
             format!(
                 "Stage the new certificate as next, effective {}",
                 e.format("%Y-%m-%d %H:%M UTC")
             ),
         ),
-        None => (
+        (None, _) => (
             "stage-next-now",
             "Stage the new certificate as next, effective now (emergency)".to_string(),
         ),
@@ -289,11 +318,11 @@ fn stage(
         "AuthConfig must name the new certificate before it can become current",
     )
     .statements(vec![Statement::Run(set)]);
-    step = on_every_server(step, servers, &NEW_AUTH);
+    step = on_every_server(step, servers, thumbprint);
     if let Some(e) = effective {
         step = step
             .pre(Check::ValidUntil {
-                thumbprint: NEW_AUTH,
+                thumbprint: thumbprint.clone(),
                 at: e,
             })
             .pre(Check::EffectiveAtLeast {
@@ -301,7 +330,9 @@ fn stage(
                 hours: if force { 0 } else { MIN_LEAD_HOURS },
             });
     }
-    step.verify(Check::NextIs { thumbprint: NEW_AUTH })
+    step.verify(Check::NextIs {
+        thumbprint: thumbprint.clone(),
+    })
         .impact("none until the effective date; Exchange replicates the next certificate to the servers")
         .rollback("Set-AuthConfig -NewCertificateThumbprint <old next or a new one> …, or leave it: a staged certificate harms nothing before its date")
 }
