@@ -470,3 +470,84 @@ fn bad_options_are_one_line_errors() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
 }
+
+/// The judgement's two actions of ours (issue "judgement at Microsoft's level", item 5 and the
+/// renewal issue's item 10), planned from bundles the test builds.
+mod staged_next_takes_over {
+    use super::*;
+    use common::exchange::{AuthConfigExport, Organisation, StoreCert, TextEncoding};
+    use common::{Workdir, anchor, auth_cert, auth_expiring, days};
+
+    fn plan_for(org: &Organisation) -> Plan {
+        let dir = Workdir::new();
+        let path = org.write_bundle(&dir, "bundle.json", TextEncoding::Utf8);
+        let record = exchange_authcert::source::bundle::read_bundle(&path).expect("bundle");
+        let mut state = ExchangeState::default();
+        state.add_bundle(record, "bundle.json").expect("state");
+        let at = chrono::DateTime::from_timestamp(anchor().unix_timestamp(), 0).unwrap();
+        let report = judge(&state, &Policy::defaults(at));
+        let options = RenewOptions::default();
+        let plan = decide(&state, &report, &options).expect("a plan");
+        assert_invariants(&plan, &options);
+        plan
+    }
+
+    fn both_servers(current: &common::TestCert, next: &common::TestCert) -> Vec<StoreCert> {
+        vec![StoreCert::new(current, &[]), StoreCert::new(next, &[])]
+    }
+
+    #[test]
+    fn a_valid_next_on_every_server_is_published_instead_of_replacing() {
+        // The current one expires in 6 hours, the next one is valid, on both servers, due an
+        // hour ago: MEAC would create a new certificate; publishing the next one is enough.
+        let current = auth_cert(anchor() - days(1825), anchor() + time::Duration::hours(6));
+        let next = auth_cert(anchor() - days(5), anchor() + days(1800));
+        let org = Organisation::new(anchor())
+            .auth_config(
+                AuthConfigExport::current(&current)
+                    .next(&next, anchor() - time::Duration::hours(1)),
+            )
+            .mailbox("EXCH01", both_servers(&current, &next))
+            .mailbox("EXCH02", both_servers(&current, &next));
+        let plan = plan_for(&org);
+        assert_eq!(plan.scenarios, vec![Scenario::PublishNext]);
+        assert_eq!(ids(&plan), ["publish", "restart-exch01", "restart-exch02"]);
+        assert!(plan.refusals.is_empty(), "{:?}", plan.refusals);
+    }
+
+    #[test]
+    fn a_next_effective_after_the_current_expires_is_staged_again_before() {
+        let current = auth_expiring(anchor() + days(20));
+        let next = auth_cert(anchor() - days(5), anchor() + days(1800));
+        let org = Organisation::new(anchor())
+            .auth_config(AuthConfigExport::current(&current).next(&next, anchor() + days(40)))
+            .mailbox("EXCH01", both_servers(&current, &next))
+            .mailbox("EXCH02", both_servers(&current, &next));
+        let plan = plan_for(&org);
+        assert_eq!(plan.scenarios, vec![Scenario::RestageNext]);
+        assert_eq!(ids(&plan), ["restage-next"]);
+        let step = &plan.steps[0];
+        assert!(
+            step.powershell.starts_with(&format!(
+                "Set-AuthConfig -NewCertificateThumbprint '{}' -NewCertificateEffectiveDate",
+                next.thumbprint()
+            )),
+            "{}",
+            step.powershell
+        );
+        // MEAC's date rule with 20 days left: 4 days ahead, before the current one expires.
+        let effective = anchor_plus_days(4);
+        assert!(
+            step.powershell.contains(&effective),
+            "{} lacks {effective}",
+            step.powershell
+        );
+    }
+
+    /// The date, as the plan writes it, `days` after the anchor.
+    fn anchor_plus_days(days: i64) -> String {
+        let at = chrono::DateTime::from_timestamp(anchor().unix_timestamp(), 0).unwrap()
+            + Duration::days(days);
+        at.format("%Y-%m-%d").to_string()
+    }
+}

@@ -15,7 +15,11 @@
         DER certificate, from which the check reads every fact), services, friendly name, status;
         a server that cannot be queried is recorded as unreachable with the reason;
       - per server, the internal transport certificate thumbprint (Get-TransportService);
-      - whether a hybrid configuration exists (Get-HybridConfiguration).
+      - whether the organisation is hybrid with Exchange Online, by HealthChecker's three signs
+        (Invoke-AnalyzerHybridInformation.ps1): a HybridConfiguration object; OAuth to
+        Exchange Online (an enabled AzureAD or MicrosoftACS AuthServer and the enabled Exchange
+        Online partner application 00000002-0000-0ff1-ce00-000000000000); the dedicated hybrid
+        application (an enabled AzureAD AuthServer whose ApplicationIdentifier is a GUID).
 
     The result is written atomically (temporary file in the same folder, then renamed over the
     target) as UTF-8 JSON, schema "exchange-authcert-bundle" version 1, documented in BUNDLE.md
@@ -58,7 +62,7 @@
     Collects two servers only.
 
 .NOTES
-    Version 1.0.0. Needs read access to the Exchange configuration (View-Only Organization
+    Version 1.1.0. Needs read access to the Exchange configuration (View-Only Organization
     Management is enough). Register it as an hourly task with Register-ExchangeAuthStateTask.ps1.
     Windows PowerShell 5.1 or later.
 #>
@@ -75,7 +79,7 @@ param(
 Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
 
-$CollectorVersion = '1.0.0'
+$CollectorVersion = '1.1.0'
 $BundleSchema = 'exchange-authcert-bundle'
 $BundleSchemaVersion = 1
 $Invariant = [System.Globalization.CultureInfo]::InvariantCulture
@@ -302,6 +306,8 @@ function Get-AuthConfigEntry {
             NextCertificateEffectiveDate  = ConvertTo-BundleDate (Get-PropertyValue $authConfig 'NextCertificateEffectiveDate')
             ServiceName                   = [string](Get-PropertyValue $authConfig 'ServiceName')
             Realm                         = [string](Get-PropertyValue $authConfig 'Realm')
+            # Collector 1.1: AD's whenChanged; the check allows for the metadata cache after it.
+            WhenChangedUTC                = ConvertTo-BundleDate (Get-PropertyValue $authConfig 'WhenChangedUTC')
         }
         return @{ Config = $config; Error = $null }
     } catch {
@@ -311,13 +317,29 @@ function Get-AuthConfigEntry {
 }
 
 function Get-HybridEntry {
+    # detected: a HybridConfiguration object; collector 1.1 adds HealthChecker's two other signs
+    # (Invoke-AnalyzerHybridInformation.ps1). A sign that cannot be read stays $null.
+    $entry = [ordered]@{ detected = $null; error = $null; oauth_to_exchange_online = $null; dedicated_application = $null }
     try {
         $hybrid = Get-HybridConfiguration -ErrorAction Stop
-        return [ordered]@{ detected = [bool]($null -ne $hybrid); error = $null }
+        $entry.detected = [bool]($null -ne $hybrid)
     } catch {
         Write-Warning ('Get-HybridConfiguration failed: {0}' -f (Get-OneLine $_))
-        return [ordered]@{ detected = $null; error = (Get-OneLine $_) }
+        $entry.error = Get-OneLine $_
     }
+    try {
+        $authServers = @(Get-AuthServer -ErrorAction Stop | Where-Object { $_.Enabled -eq $true })
+        $evoSts = @($authServers | Where-Object { $null -ne $_.Type -and $_.Type.ToString() -eq 'AzureAD' })
+        $acs = @($authServers | Where-Object { $null -ne $_.Type -and $_.Type.ToString() -eq 'MicrosoftACS' })
+        $exchangeOnline = @(Get-PartnerApplication -ErrorAction Stop | Where-Object {
+                $_.ApplicationIdentifier -eq '00000002-0000-0ff1-ce00-000000000000' -and $_.Enabled -eq $true })
+        $guid = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+        $entry.oauth_to_exchange_online = [bool](($evoSts.Count + $acs.Count) -gt 0 -and $exchangeOnline.Count -gt 0)
+        $entry.dedicated_application = [bool](@($evoSts | Where-Object { [string]$_.ApplicationIdentifier -match $guid }).Count -gt 0)
+    } catch {
+        Write-Warning ('Get-AuthServer/Get-PartnerApplication failed: {0}' -f (Get-OneLine $_))
+    }
+    return $entry
 }
 
 function Get-TargetServer {

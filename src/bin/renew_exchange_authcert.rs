@@ -1,15 +1,21 @@
 //! `renew_exchange_authcert`: options -> inputs -> state -> judgement -> Plan -> plan text/JSON,
 //! a PowerShell script, or a guided run.
+//!
+//! Exit codes: 0 done (or nothing to do); 1 the plan is refused, or carrying it out stopped or
+//! failed; 2 the options or the inputs cannot be used (nothing was planned). An error is one
+//! line on stderr: `renew_exchange_authcert: error: <what was being done>: <cause>: …`.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
+use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use exchange_authcert::cli::{InputArgs, ThresholdArgs};
-use exchange_authcert::judge::judge;
-use exchange_authcert::renew::decide::parse_duration;
-use exchange_authcert::renew::run::{Outcome, RunOptions, default_directory};
-use exchange_authcert::renew::{RenewOptions, decide, render, run, script};
+use exchange_authcert::judge::{judge, one_line};
+use exchange_authcert::renew::run::{self as guided, Outcome, RunOptions, default_directory};
+use exchange_authcert::renew::{Plan, RenewOptions, decide, parse_duration, render, script};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -130,15 +136,61 @@ struct RunArgs {
     log: Option<PathBuf>,
 }
 
-fn fail(code: i32, message: &str) -> ! {
-    eprintln!(
-        "renew_exchange_authcert: {}",
-        exchange_authcert::judge::one_line(message)
-    );
-    std::process::exit(code)
+/// Refused, stopped or failed once a plan exists.
+const EXIT_REFUSED_OR_FAILED: u8 = 1;
+/// The options or the inputs cannot be used; also an internal error.
+const EXIT_INVALID: u8 = 2;
+
+/// The context of an error met once a plan exists (it is refused, or carrying it out failed):
+/// exit 1. Any other error means the options or the inputs cannot be used: exit 2.
+#[derive(Debug)]
+struct CarryingOut(String);
+
+impl fmt::Display for CarryingOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-fn main() {
+fn main() -> ExitCode {
+    report_panics_as_internal_errors();
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("renew_exchange_authcert: error: {}", one_line_chain(&error));
+            exit_code(&error)
+        }
+    }
+}
+
+/// Everything but the report of an error: parse, plan, then show, write or run the plan.
+fn run() -> anyhow::Result<ExitCode> {
+    let Some((common, mode)) = parse_command_line()? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let plan = make_plan(&common)?;
+    match mode {
+        Mode::Plan => Ok(show_plan(&plan, common.renew.output)),
+        Mode::Script(out) => write_script(&plan, out.as_deref()),
+        Mode::Run(args) => run_plan(&plan, args),
+    }
+}
+
+/// `outermost: cause: cause`, on one line whatever the messages contain.
+fn one_line_chain(error: &anyhow::Error) -> String {
+    one_line(&format!("{error:#}"))
+}
+
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    if error.downcast_ref::<CarryingOut>().is_some() {
+        ExitCode::from(EXIT_REFUSED_OR_FAILED)
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    }
+}
+
+/// A panic is a bug: one line on stderr and exit 2, like any error before a plan.
+fn report_panics_as_internal_errors() {
     std::panic::set_hook(Box::new(|info| {
         let reason = info
             .payload()
@@ -147,105 +199,153 @@ fn main() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown cause".into());
         eprintln!("renew_exchange_authcert: internal error: {reason} (please report this)");
-        std::process::exit(2)
+        std::process::exit(EXIT_INVALID.into())
     }));
+}
+
+/// The subcommand and its options; `None` once `--help` or `--version` printed their text.
+fn parse_command_line() -> anyhow::Result<Option<(Common, Mode)>> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {
             let _ = error.print();
-            std::process::exit(0)
+            return Ok(None);
         }
         Err(error) => {
+            // clap's first line says what is wrong; its usage lines would break the one line.
             let text = error.to_string();
             let first = text.lines().next().unwrap_or("invalid option");
-            fail(
-                2,
-                &format!("{} (see --help)", first.trim_start_matches("error: ")),
-            )
+            let cause = anyhow!("{} (see --help)", first.trim_start_matches("error: "));
+            return Err(cause.context("invalid command line"));
         }
     };
-    let (common, mode) = match cli.command {
+    Ok(Some(match cli.command {
         None => (cli.common, Mode::Plan),
         Some(Sub::Plan { common }) => (common, Mode::Plan),
         Some(Sub::Script { common, out }) => (common, Mode::Script(out)),
         Some(Sub::Run { common, run }) => (common, Mode::Run(run)),
-    };
-    let now = common
-        .thresholds
-        .now()
-        .unwrap_or_else(|e| fail(2, &e.to_string()));
-    let policy = common
-        .thresholds
-        .policy(now)
-        .unwrap_or_else(|e| fail(2, &e.to_string()));
-    let state = common
-        .inputs
-        .load_state()
-        .unwrap_or_else(|e| fail(2, &e.to_string()));
-    let r = &common.renew;
-    let options = RenewOptions {
-        emergency: r.emergency,
-        effective_in: r
+    }))
+}
+
+/// Reads the inputs, judges them as the check does, and plans from the report.
+fn make_plan(common: &Common) -> anyhow::Result<Plan> {
+    let now = common.thresholds.now().context("invalid option")?;
+    let policy = common.thresholds.policy(now).context("invalid option")?;
+    let state = common.inputs.load_state().context("reading the inputs")?;
+    let options = common.renew.options()?;
+    let report = judge(&state, &policy);
+    decide(&state, &report, &options).context("cannot plan")
+}
+
+impl RenewArgs {
+    fn options(&self) -> anyhow::Result<RenewOptions> {
+        let effective_in = self
             .effective_in
             .as_deref()
-            .map(|t| parse_duration(t, "--effective-in"))
+            .map(|text| parse_duration(text, "--effective-in"))
             .transpose()
-            .unwrap_or_else(|e| fail(2, &e.to_string())),
-        clear_after: parse_duration(&r.clear_after, "--clear-after")
-            .unwrap_or_else(|e| fail(2, &e.to_string())),
-        cleanup: r.cleanup,
-        hybrid_acknowledged: r.hybrid_acknowledged,
-        ignore_unreachable: r.ignore_unreachable,
-    };
-    let report = judge(&state, &policy);
-    let plan = decide(&state, &report, &options).unwrap_or_else(|e| fail(2, &e.to_string()));
-    match mode {
-        Mode::Plan => {
-            match r.output {
-                PlanOutput::Text => print!("{}", render::text(&plan)),
-                PlanOutput::Json => print!("{}", render::json(&plan)),
-            }
-            std::process::exit(if plan.refusals.is_empty() { 0 } else { 1 })
-        }
-        Mode::Script(out) => {
-            if !plan.refusals.is_empty() {
-                fail(
-                    1,
-                    &format!("refusing to write a script: {}", plan.refusals.join("; ")),
-                );
-            }
-            let text = script::render(&plan);
-            match out {
-                Some(path) => std::fs::write(&path, text.as_bytes())
-                    .unwrap_or_else(|e| fail(1, &format!("{}: {e}", path.display()))),
-                None => print!("{text}"),
-            }
-        }
-        Mode::Run(args) => {
-            let journal = args
-                .journal
-                .unwrap_or_else(|| default_directory().join("journal.jsonl"));
-            let log = args
-                .log
-                .unwrap_or_else(|| journal.with_file_name("renewal.log"));
-            let options = RunOptions {
-                powershell: args.powershell,
-                execute: args.execute,
-                yes: args.yes,
-                journal,
-                log,
-            };
-            match run::run(&plan, &options) {
-                Ok(Outcome::Completed) | Ok(Outcome::DryRun) => {}
-                Ok(Outcome::Stopped(_)) | Ok(Outcome::Failed(_)) => std::process::exit(1),
-                Err(e) => fail(1, &e),
-            }
-        }
+            .context("invalid option")?;
+        let clear_after =
+            parse_duration(&self.clear_after, "--clear-after").context("invalid option")?;
+        Ok(RenewOptions {
+            emergency: self.emergency,
+            effective_in,
+            clear_after,
+            cleanup: self.cleanup,
+            hybrid_acknowledged: self.hybrid_acknowledged,
+            ignore_unreachable: self.ignore_unreachable,
+        })
     }
+}
+
+/// `plan`: a refused plan is shown too (with why), and exits 1.
+fn show_plan(plan: &Plan, output: PlanOutput) -> ExitCode {
+    match output {
+        PlanOutput::Text => print!("{}", render::text(plan)),
+        PlanOutput::Json => print!("{}", render::json(plan)),
+    }
+    if plan.refusals.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_REFUSED_OR_FAILED)
+    }
+}
+
+/// `script` and `run` do nothing with a refused plan.
+fn refuse_when_refused(plan: &Plan, what: &str) -> anyhow::Result<()> {
+    if plan.refusals.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(plan.refusals.join("; "))).context(CarryingOut(format!("refusing to {what}")))
+}
+
+fn write_script(plan: &Plan, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    refuse_when_refused(plan, "write a script")?;
+    let text = script::render(plan);
+    match out {
+        Some(path) => std::fs::write(path, text.as_bytes())
+            .with_context(|| CarryingOut(format!("writing the script to {}", path.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run`: a stopped or failed run exits 1; the journal (also on stdout) says why.
+fn run_plan(plan: &Plan, args: RunArgs) -> anyhow::Result<ExitCode> {
+    refuse_when_refused(plan, "run")?;
+    let journal = args
+        .journal
+        .unwrap_or_else(|| default_directory().join("journal.jsonl"));
+    let log = args
+        .log
+        .unwrap_or_else(|| journal.with_file_name("renewal.log"));
+    let options = RunOptions {
+        powershell: args.powershell,
+        execute: args.execute,
+        yes: args.yes,
+        journal,
+        log,
+    };
+    let outcome = guided::run(plan, &options)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| CarryingOut(format!("running plan {}", plan.fingerprint)))?;
+    Ok(match outcome {
+        Outcome::Completed | Outcome::DryRun => ExitCode::SUCCESS,
+        Outcome::Stopped(_) | Outcome::Failed(_) => ExitCode::from(EXIT_REFUSED_OR_FAILED),
+    })
 }
 
 enum Mode {
     Plan,
     Script(Option<PathBuf>),
     Run(RunArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_is_one_line_and_its_phase_gives_the_exit_code() {
+        let invalid =
+            anyhow!("--now 'x' is not an RFC 3339 instant\nexample: 2027-03-01T00:00:00Z")
+                .context("invalid option");
+        assert_eq!(
+            one_line_chain(&invalid),
+            "invalid option: --now 'x' is not an RFC 3339 instant example: 2027-03-01T00:00:00Z"
+        );
+        assert_eq!(exit_code(&invalid), ExitCode::from(EXIT_INVALID));
+        let refused =
+            anyhow!("hybrid configuration detected").context(CarryingOut("refusing to run".into()));
+        assert_eq!(
+            one_line_chain(&refused),
+            "refusing to run: hybrid configuration detected"
+        );
+        assert_eq!(exit_code(&refused), ExitCode::from(EXIT_REFUSED_OR_FAILED));
+        // Context added later keeps the exit code of the phase.
+        assert_eq!(
+            exit_code(&refused.context("outer")),
+            ExitCode::from(EXIT_REFUSED_OR_FAILED)
+        );
+    }
 }

@@ -1,5 +1,9 @@
-//! The action Microsoft's MonitorExchangeAuthCertificate.ps1 would take, in its order
-//! (DOMAIN.md §3). The renewal companion starts from this.
+//! The action to take: Microsoft's MonitorExchangeAuthCertificate.ps1 scenarios in its order
+//! (CSS-Exchange Admin/MonitorExchangeAuthCertificate/DataCollection/
+//! Get-ExchangeAuthCertificateStatus.ps1), and two rules of ours where MEAC would replace a
+//! certificate that a staged, valid next one can take over from, or says nothing while the next
+//! one will become effective only after the current one expired. The renewal companion plans
+//! from this.
 
 use serde::Serialize;
 
@@ -18,6 +22,13 @@ pub enum RecommendedAction {
     ImportCurrent,
     /// Import the next certificate on the servers that lack it.
     ImportNext,
+    /// Make the staged next certificate current now (`Set-AuthConfig -PublishCertificate`):
+    /// it is valid and on every server, and the current one expires today or already did, or
+    /// the servicelet is overdue publishing it (ours: MEAC replaces).
+    PublishNext,
+    /// Stage the next certificate again with an effective date before the current one expires
+    /// (ours: MEAC does not judge the date).
+    RestageNext,
     None,
 }
 
@@ -28,6 +39,8 @@ impl RecommendedAction {
             RecommendedAction::StageNext => "stage_next",
             RecommendedAction::ImportCurrent => "import_current",
             RecommendedAction::ImportNext => "import_next",
+            RecommendedAction::PublishNext => "publish_next",
+            RecommendedAction::RestageNext => "restage_next",
             RecommendedAction::None => "none",
         }
     }
@@ -55,6 +68,13 @@ struct Facts {
     /// Required servers whose store lacks the next certificate; empty when the next one has
     /// expired (nothing would be imported) or is in no store.
     lacking_next: Vec<String>,
+    /// The next certificate's effective date lies after the current one's NotAfter.
+    effective_after_expiry: bool,
+    /// The effective date passed more than `--publish-grace` ago and it is still next.
+    overdue: bool,
+    /// Every server that must hold the Auth Certificate had its store read: only then does
+    /// "on every server" mean every server.
+    every_store_read: bool,
 }
 
 type Rule = fn(&Facts, &Policy) -> Option<(RecommendedAction, String, Vec<String>)>;
@@ -73,7 +93,23 @@ pub fn recommend(state: &ExchangeState, policy: &Policy) -> Option<Recommendatio
             .unwrap_or_default()
     };
     let next = days(&config.next);
+    let current_not_after = config
+        .current
+        .as_ref()
+        .and_then(|t| state.certificate(t))
+        .map(|e| e.certificate.not_after);
+    let effective = config.next.as_ref().and(config.next_effective);
     let facts = Facts {
+        effective_after_expiry: matches!(
+            (effective, current_not_after),
+            (Some(effective), Some(not_after)) if effective > not_after
+        ),
+        overdue: effective.is_some_and(|at| policy.now - at > policy.publish_grace),
+        every_store_read: state
+            .servers
+            .iter()
+            .filter(|s| s.requires_auth_certificate)
+            .all(|s| matches!(s.inventory, crate::model::Inventory::Known { .. })),
         current: days(&config.current),
         next,
         lacking_current: lacking(&config.current),
@@ -83,10 +119,12 @@ pub fn recommend(state: &ExchangeState, policy: &Policy) -> Option<Recommendatio
             Vec::new()
         },
     };
-    let rules: [Rule; 5] = [
+    let rules: [Rule; 7] = [
         replace_when_nothing_is_valid,
+        publish_the_staged_next_instead,
         stage_next_in_the_rotation_window,
         replace_when_only_the_next_is_valid,
+        restage_the_next_before_the_current_expires,
         import_current_where_missing,
         import_next_where_missing,
     ];
@@ -117,6 +155,59 @@ fn replace_when_nothing_is_valid(
         (
             RecommendedAction::Replace,
             "neither the current nor a next Auth Certificate is valid beyond today (MEAC counts a certificate as expired from the start of its expiry day, and one that no server holds as missing)".into(),
+            Vec::new(),
+        )
+    })
+}
+
+/// Fewer days left than this and a new effective date 48 h ahead (Microsoft's minimum lead for
+/// Set-AuthConfig without -Force) would not come before the current certificate expires.
+const RESTAGE_MIN_DAYS: i64 = 3;
+
+/// Ours, before MEAC's scenarios 2 and 3: a valid next certificate that every read store holds
+/// can take over now (`Set-AuthConfig -PublishCertificate`, immediately deployed to all Client
+/// Access servers per the cmdlet's documentation) where MEAC would create a new one: when the
+/// current one expires today or already did, when the next one would become effective only
+/// after that and there is no time left to stage it again, or when the servicelet is overdue.
+fn publish_the_staged_next_instead(
+    f: &Facts,
+    _: &Policy,
+) -> Option<(RecommendedAction, String, Vec<String>)> {
+    let takes_over = f.next >= 0 && f.lacking_next.is_empty() && f.every_store_read;
+    let why = if f.current < 0 {
+        "the current Auth Certificate expires today or has expired"
+    } else if f.effective_after_expiry && f.current < RESTAGE_MIN_DAYS {
+        "the next one would become effective only after the current one expires, and there is no time to stage it again 48 h ahead"
+    } else if f.overdue {
+        "its effective date has passed and the AuthAdmin servicelet has not published it"
+    } else {
+        return None;
+    };
+    takes_over.then(|| {
+        (
+            RecommendedAction::PublishNext,
+            format!(
+                "{why}, while the staged next certificate is valid and on every server: publish it (Set-AuthConfig -PublishCertificate) rather than replace it"
+            ),
+            Vec::new(),
+        )
+    })
+}
+
+/// Ours: the next certificate becomes effective after the current one expires, leaving nothing
+/// valid to sign in between (auth.next.effective_after_current_expiry): stage it again with a
+/// date before the current one's NotAfter while there is time for Microsoft's 48 h lead.
+fn restage_the_next_before_the_current_expires(
+    f: &Facts,
+    _: &Policy,
+) -> Option<(RecommendedAction, String, Vec<String>)> {
+    (f.effective_after_expiry && f.next >= 0 && f.current >= RESTAGE_MIN_DAYS).then(|| {
+        (
+            RecommendedAction::RestageNext,
+            format!(
+                "the staged next certificate becomes effective after the current one expires (in {} days): stage it again with an effective date at least 48 h ahead and before then",
+                f.current
+            ),
             Vec::new(),
         )
     })

@@ -17,7 +17,8 @@ use super::{
 };
 use crate::model::{AuthConfig, CertificateEntry, ExchangeState, Inventory, Thumbprint};
 
-/// A hybrid reminder stays a WARNING this long after the current certificate was created.
+/// A hybrid reminder stays a WARNING this long after the current certificate was created
+/// (MEAC stages 30 days ahead).
 pub const HCW_RECENT_DAYS: i64 = 30;
 
 /// The AuthAdmin servicelet publishes a due next certificate at service start and every 12 h.
@@ -508,24 +509,101 @@ fn site_hint(state: &ExchangeState, lacking: &[String]) -> String {
     )
 }
 
-/// Hybrid: Exchange Online trusts the published certificate; it must learn of a new one.
+/// Hybrid: Exchange Online trusts the Auth Certificate it was given, so it must learn of a new
+/// one. Hybrid as HealthChecker detects it (a HybridConfiguration object, OAuth to Exchange
+/// Online, or the dedicated hybrid application: Invoke-AnalyzerHybridInformation.ps1). A
+/// WARNING while a rotation is pending (a valid next certificate: since 2025
+/// ConfigureExchangeHybridApplication.ps1 uploads the current and the next certificate, so it
+/// can be trusted before it becomes current) and while one just happened (the previous
+/// certificate still set and valid, or the current certificate created recently): activation is when hybrid OAuth (free/busy, MailTips) breaks.
 fn hybrid_rule(c: &Context) -> Outcome {
+    let hybrid = c.state.hybrid;
     if c.state.hybrid_detected != Some(true) {
         return Outcome::default();
     }
-    let changed_recently = c.current_entry.is_some_and(|e| {
-        c.policy.now - e.certificate.not_before <= Duration::days(HCW_RECENT_DAYS)
-    });
-    let pending = c.next().is_some();
-    let (severity, text) = if pending || changed_recently {
-        (
+    let how = hybrid_signs(&hybrid);
+    let finding = if let Some(pending) = pending_rotation(c) {
+        Finding::new(
             Severity::Warning,
-            "hybrid configuration detected and the Auth Certificate changed recently or a rotation is pending: rerun the Hybrid Configuration Wizard once the new certificate is current",
+            FindingCode::HybridDetected,
+            format!(
+                "hybrid with Exchange Online ({how}) and {pending}: Exchange Online must trust it before it becomes current; with the dedicated hybrid application run ConfigureExchangeHybridApplication.ps1 now (it uploads the current and the next certificate), otherwise rerun the Hybrid Configuration Wizard as soon as it is current"
+            ),
+        )
+    } else if let Some(change) = recent_rotation(c) {
+        Finding::new(
+            Severity::Warning,
+            FindingCode::HybridDetected,
+            format!(
+                "hybrid with Exchange Online ({how}) and {change}: unless the Hybrid Configuration Wizard (or ConfigureExchangeHybridApplication.ps1) ran since, hybrid free/busy and MailTips fail; rerun it, then clear the previous certificate (Set-AuthConfig -ClearPreviousCertificate)"
+            ),
         )
     } else {
-        (Severity::Info, "hybrid configuration detected")
+        Finding::new(
+            Severity::Info,
+            FindingCode::HybridDetected,
+            format!("hybrid configuration detected ({how})"),
+        )
     };
-    Outcome::of_finding(Finding::new(severity, FindingCode::HybridDetected, text))
+    Outcome::of_finding(finding)
+}
+
+fn hybrid_signs(hybrid: &crate::model::Hybrid) -> String {
+    let signs: Vec<&str> = [
+        (hybrid.configuration, "HybridConfiguration"),
+        (hybrid.oauth_to_exchange_online, "OAuth to Exchange Online"),
+        (hybrid.dedicated_application, "dedicated hybrid application"),
+    ]
+    .into_iter()
+    .filter(|(sign, _)| *sign == Some(true))
+    .map(|(_, name)| name)
+    .collect();
+    signs.join(", ")
+}
+
+/// "a next Auth Certificate X is staged, effective D" while a valid one is staged.
+fn pending_rotation(c: &Context) -> Option<String> {
+    let next = c.next()?;
+    let entry = c.next_entry?;
+    if entry.certificate.is_expired(c.policy.now) {
+        return None;
+    }
+    let effective = c
+        .config
+        .next_effective
+        .map(|d| format!(", effective {}", date(d)))
+        .unwrap_or_default();
+    Some(format!(
+        "a next Auth Certificate {} is staged{effective}",
+        next.short()
+    ))
+}
+
+/// What says the Auth Certificate changed lately: the previous one still set and valid (a
+/// planned rotation), or the current certificate created within [`HCW_RECENT_DAYS`] (an
+/// emergency replacement, which creates and publishes at once). AuthConfig's own change time
+/// is no sign: clearing the previous certificate changes it too.
+fn recent_rotation(c: &Context) -> Option<String> {
+    let now = c.policy.now;
+    let recent = |at: DateTime<Utc>| now - at <= Duration::days(HCW_RECENT_DAYS);
+    if let Some(previous) = &c.config.previous
+        && c.state
+            .certificate(previous)
+            .is_some_and(|e| !e.certificate.is_expired(now))
+    {
+        return Some(format!(
+            "the previous Auth Certificate {} is still set: the current one replaced it",
+            previous.short()
+        ));
+    }
+    let created = c.current_entry?.certificate.not_before;
+    recent(created).then(|| {
+        format!(
+            "the current Auth Certificate {} was created {}",
+            c.current.short(),
+            date(created)
+        )
+    })
 }
 
 /// `days_left` and `auth_current_days` (MEAC's count), `auth_next_days` while one is staged,

@@ -10,7 +10,9 @@
 use super::outcome::Outcome;
 use super::thresholds::Breach;
 use super::{Finding, FindingCode, Metric, MetricId, Policy, Severity, expiry_phrase};
-use crate::model::{Certificate, ExchangeState, MetadataProblem, PublishedMetadata, Thumbprint};
+use crate::model::{
+    AuthConfig, Certificate, ExchangeState, MetadataProblem, PublishedMetadata, Thumbprint,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -65,7 +67,7 @@ fn judge_published(
         }
         return outcome;
     }
-    let current_missing = current_not_published(published, state, &signing);
+    let current_missing = current_not_published(published, state, &signing, policy);
     let current_is_missing = current_missing.is_some();
     outcome.findings.extend(current_missing);
     outcome.findings.extend(unexpected_keys(
@@ -190,6 +192,7 @@ fn current_not_published(
     published: &PublishedMetadata,
     state: &ExchangeState,
     signing: &[(&Certificate, Role)],
+    policy: &Policy,
 ) -> Option<Finding> {
     let config = state.auth_config.as_ref().filter(|c| c.error.is_none())?;
     let current = config.current.as_ref()?;
@@ -209,17 +212,24 @@ fn current_not_published(
     let (severity, why) = if publishes(Role::Next) {
         (
             Severity::Warning,
-            "it publishes AuthConfig's next certificate, which Exchange never publishes: the AuthConfig input predates a rotation (collect it again)",
+            "it publishes AuthConfig's next certificate, which Exchange never publishes: the AuthConfig input predates a rotation (collect it again)".to_string(),
+        )
+    } else if let Some(hours) = hours_since_change_within_cache(config, policy) {
+        (
+            Severity::Info,
+            format!(
+                "AuthConfig changed {hours} h ago and Exchange caches the document up to 12 h: it is expected to catch up"
+            ),
         )
     } else if publishes(Role::Previous) {
         (
             Severity::Warning,
-            "it still publishes the previous certificate: Exchange caches the document up to 12 h after a rotation; if AuthConfig changed longer ago, restart MSExchangeServiceHost and recycle MSExchangeOWAAppPool/MSExchangeECPAppPool",
+            "it still publishes the previous certificate: Exchange caches the document up to 12 h after a rotation; if AuthConfig changed longer ago, restart MSExchangeServiceHost and recycle MSExchangeOWAAppPool/MSExchangeECPAppPool".to_string(),
         )
     } else {
         (
             Severity::Critical,
-            "Exchange builds the document from the serving server's own store: that server lacks the current certificate or its private key, or the document is cached from before a recent change (up to 12 h)",
+            "Exchange builds the document from the serving server's own store: that server lacks the current certificate or its private key, or the document is cached from before a recent change (up to 12 h)".to_string(),
         )
     };
     Some(
@@ -234,6 +244,15 @@ fn current_not_published(
         )
         .about(current),
     )
+}
+
+/// Whole hours since AuthConfig changed (AD's whenChanged), while that is within the 12 h
+/// Exchange may serve a cached document (DOMAIN.md section 8): a lag is no alert then.
+fn hours_since_change_within_cache(config: &AuthConfig, policy: &Policy) -> Option<i64> {
+    const CACHE_HOURS: i64 = 12;
+    let since = policy.now - config.changed_at?;
+    (since >= chrono::Duration::zero() && since <= chrono::Duration::hours(CACHE_HOURS))
+        .then(|| since.num_hours())
 }
 
 /// Published certificates AuthConfig gives no publishable role.
@@ -398,6 +417,7 @@ mod tests {
             realm: None,
             origin: "authconfig.xml".into(),
             error: None,
+            changed_at: None,
         }
     }
 

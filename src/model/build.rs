@@ -11,7 +11,7 @@ use std::vec;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use super::organisation::requires_auth_certificate;
+use super::organisation::{Hybrid, requires_auth_certificate};
 use super::{
     AuthConfig, Certificate, CertificateError, ExchangeState, Inventory, Server, Sighting,
 };
@@ -79,6 +79,7 @@ impl ExchangeState {
             realm: record.realm,
             origin: origin.to_string(),
             error: None,
+            changed_at: record.changed_at,
         })
     }
 
@@ -97,6 +98,7 @@ impl ExchangeState {
             realm: None,
             origin: origin.to_string(),
             error: Some(reason),
+            changed_at: None,
         })
     }
 
@@ -308,9 +310,12 @@ impl ExchangeState {
             }
             Ok::<(), ModelError>(())
         })?;
-        if let Some(detected) = bundle.hybrid_detected {
-            self.hybrid_detected = Some(self.hybrid_detected.unwrap_or(false) || detected);
-        }
+        self.hybrid.merge(Hybrid {
+            configuration: bundle.hybrid.configuration,
+            oauth_to_exchange_online: bundle.hybrid.oauth_to_exchange_online,
+            dedicated_application: bundle.hybrid.dedicated_application,
+        });
+        self.hybrid_detected = self.hybrid.detected();
         self.note_collected_at(bundle.collected_at);
         Ok(())
     }
@@ -613,7 +618,7 @@ mod tests {
                 inventory: InventoryRecord::Certificates(records.clone()),
                 internal_transport_certificate: None,
             }],
-            hybrid_detected: None,
+            hybrid: Default::default(),
         };
         let mut parallel = ExchangeState::default();
         parallel.add_bundle(bundle.clone(), "b.json").unwrap();
@@ -756,7 +761,7 @@ mod tests {
                 auth_config: None,
                 auth_config_error: None,
                 servers,
-                hybrid_detected: None,
+                hybrid: Default::default(),
             }
         };
         let truncate = |records: &mut Vec<CertificateRecord>, at: usize| {

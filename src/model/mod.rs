@@ -19,7 +19,7 @@ use serde::Serialize;
 pub use crate::types::Thumbprint;
 pub use build::ModelError;
 pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError};
-pub use organisation::{AuthConfig, Inventory, Server};
+pub use organisation::{AuthConfig, Hybrid, Inventory, Server};
 
 /// What a certificate is, from its own facts (never from configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,8 +125,12 @@ pub struct ExchangeState {
     /// sighting per server: finding a server's one by scanning them made 500 servers quadratic.
     #[serde(skip)]
     store_sightings: HashMap<(usize, usize), usize>,
-    /// `Get-HybridConfiguration` returned an object; `None` when no input says.
+    /// Any sign of hybrid with Exchange Online (see [`Hybrid::detected`]); `None` when no
+    /// input says.
     pub hybrid_detected: Option<bool>,
+    /// The signs themselves.
+    #[serde(skip)]
+    pub hybrid: Hybrid,
     /// When the oldest part of the state was collected (bundle time or export file time).
     pub collected_at: Option<chrono::DateTime<chrono::Utc>>,
     /// A `Get-ExchangeServer` list was given: only listed Mailbox/CAS servers need the

@@ -21,6 +21,61 @@ pub struct AuthConfig {
     /// Set when the collector could not read AuthConfig; the thumbprints are then all `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When AuthConfig last changed (AD's whenChanged): a rotation happened at the latest then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+/// Hybrid with Exchange Online, as HealthChecker detects it (Diagnostics/HealthChecker/Analyzer/
+/// Invoke-AnalyzerHybridInformation.ps1); each `None` where no input says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Hybrid {
+    /// A HybridConfiguration object exists (Get-HybridConfiguration).
+    pub configuration: Option<bool>,
+    /// OAuth to Exchange Online: an enabled evoSTS or ACS AuthServer plus the enabled Exchange
+    /// Online partner application.
+    pub oauth_to_exchange_online: Option<bool>,
+    /// The dedicated hybrid application (an evoSTS AuthServer with a GUID application id):
+    /// since 2025 ConfigureExchangeHybridApplication.ps1 uploads the current and the next Auth
+    /// Certificate to it.
+    pub dedicated_application: Option<bool>,
+}
+
+impl Hybrid {
+    /// `Some(true)` when any sign says hybrid, `Some(false)` when every sign was read and none
+    /// does, `None` otherwise.
+    pub fn detected(&self) -> Option<bool> {
+        let signs = [
+            self.configuration,
+            self.oauth_to_exchange_online,
+            self.dedicated_application,
+        ];
+        if signs.contains(&Some(true)) {
+            Some(true)
+        } else if signs.iter().any(Option::is_some) {
+            // Older bundles carry only the HybridConfiguration answer: that is the answer.
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Signs from another input add up: any `true` wins, a known `false` fills an unknown.
+    pub fn merge(&mut self, other: Hybrid) {
+        let merge = |a: &mut Option<bool>, b: Option<bool>| {
+            *a = match (*a, b) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                _ => None,
+            }
+        };
+        merge(&mut self.configuration, other.configuration);
+        merge(
+            &mut self.oauth_to_exchange_online,
+            other.oauth_to_exchange_online,
+        );
+        merge(&mut self.dedicated_application, other.dedicated_application);
+    }
 }
 
 /// What is known about a server's certificate store.

@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
-use super::Plan;
-use super::powershell::quote;
+use super::powershell::{ServerName, quote};
+use super::{Plan, Step};
 
 const HEADER: &str = r#"#Requires -RunAsAdministrator
 #Requires -Version 5.1
@@ -115,25 +115,46 @@ function Restore-RenewBinding {
 /// The script for `plan`. Refusals must have been handled by the caller.
 pub fn render(plan: &Plan) -> String {
     let mut out = String::from(HEADER);
+    write_variables(&mut out, plan);
+    if let Some(server) = &plan.run_on {
+        write_run_on_guard(&mut out, server);
+    }
+    write_recording(&mut out, plan);
+    for (index, step) in plan.steps.iter().enumerate() {
+        write_step(&mut out, index + 1, step);
+    }
+    write_ending(&mut out, plan);
+    out
+}
+
+/// The servers, and the tables of what is recorded before the first step.
+fn write_variables(out: &mut String, plan: &Plan) {
     let servers: Vec<String> = plan.servers.iter().map(|s| quote(s.as_str())).collect();
-    let scenarios: Vec<&str> = plan.scenarios.iter().map(|s| s.as_str()).collect();
     let _ = writeln!(out, "\n$RenewServers = @({})", servers.join(", "));
     let _ = writeln!(out, "$RenewTransportBefore = @{{}}");
     let _ = writeln!(out, "$RenewTransportReplaced = @{{}}");
     let _ = writeln!(out, "$RenewIisBefore = @{{}}");
     let _ = writeln!(out, "$RenewIisReplaced = @{{}}");
     let _ = writeln!(out, "$RenewFailed = $false\n");
-    if let Some(server) = &plan.run_on {
-        let host = server.as_str().split('.').next().unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "if ($env:COMPUTERNAME -ne {0}) {{\n    Write-Host {1}\n    exit 1\n}}\n",
-            quote(host),
-            quote(&format!(
-                "Run this script on {server}: the new Auth Certificate is created there and Set-AuthConfig needs it in the local store."
-            ))
-        );
-    }
+}
+
+/// The script stops on another computer than the one the new Auth Certificate is created on.
+fn write_run_on_guard(out: &mut String, server: &ServerName) {
+    let host = server.as_str().split('.').next().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "if ($env:COMPUTERNAME -ne {0}) {{\n    Write-Host {1}\n    exit 1\n}}\n",
+        quote(host),
+        quote(&format!(
+            "Run this script on {server}: the new Auth Certificate is created there and Set-AuthConfig needs it in the local store."
+        ))
+    );
+}
+
+/// Opens the `try` and records every server's internal transport certificate and IIS
+/// bindings, which `Restore-RenewBinding` puts back at the end.
+fn write_recording(out: &mut String, plan: &Plan) {
+    let scenarios: Vec<&str> = plan.scenarios.iter().map(|s| s.as_str()).collect();
     let _ = writeln!(out, "try {{");
     let _ = writeln!(
         out,
@@ -145,54 +166,59 @@ pub fn render(plan: &Plan) -> String {
     out.push_str(
         "    foreach ($server in $RenewServers) {\n        $RenewTransportBefore[$server] = (Get-TransportService -Identity $server).InternalTransportCertificateThumbprint\n        $RenewIisBefore[$server] = Get-RenewIisBinding -Server $server\n        Write-RenewLog ('{0}: internal transport certificate {1}; IIS {2}' -f $server, $RenewTransportBefore[$server], ($RenewIisBefore[$server] -join ', '))\n    }\n",
     );
-    for (index, step) in plan.steps.iter().enumerate() {
-        let number = index + 1;
-        let _ = writeln!(out, "\n    # Step {number}: {}", step.id);
+}
+
+/// One step: confirmed, preconditions asserted, run, verified.
+fn write_step(out: &mut String, number: usize, step: &Step) {
+    let _ = writeln!(out, "\n    # Step {number}: {}", step.id);
+    let _ = writeln!(
+        out,
+        "    if (Confirm-RenewStep -Number {number} -Title {} -Code {}) {{",
+        quote(&step.title),
+        quote(&step.powershell)
+    );
+    for pre in &step.preconditions {
         let _ = writeln!(
             out,
-            "    if (Confirm-RenewStep -Number {number} -Title {} -Code {}) {{",
-            quote(&step.title),
-            quote(&step.powershell)
+            "        Assert-RenewCheck -Description {} -Test {{ {} }}",
+            quote(&format!("before: {}", pre.description)),
+            pre.powershell
         );
-        for pre in &step.preconditions {
-            let _ = writeln!(
-                out,
-                "        Assert-RenewCheck -Description {} -Test {{ {} }}",
-                quote(&format!("before: {}", pre.description)),
-                pre.powershell
-            );
-        }
-        for line in step.powershell.lines() {
-            let _ = writeln!(out, "        {line}");
-        }
-        if let Some(server) = &step.replaces_transport_on {
-            let _ = writeln!(
-                out,
-                "        $RenewTransportReplaced[{}] = $true",
-                quote(server.as_str())
-            );
-            let _ = writeln!(
-                out,
-                "        $RenewIisReplaced[{}] = $true",
-                quote(server.as_str())
-            );
-        }
-        for check in &step.verify {
-            let _ = writeln!(
-                out,
-                "        Assert-RenewCheck -Description {} -Test {{ {} }}",
-                quote(&check.description),
-                check.powershell
-            );
-        }
-        let _ = writeln!(out, "        Write-RenewLog 'Step {number}: done'");
-        let _ = writeln!(out, "    }}");
     }
+    for line in step.powershell.lines() {
+        let _ = writeln!(out, "        {line}");
+    }
+    if let Some(server) = &step.replaces_transport_on {
+        let _ = writeln!(
+            out,
+            "        $RenewTransportReplaced[{}] = $true",
+            quote(server.as_str())
+        );
+        let _ = writeln!(
+            out,
+            "        $RenewIisReplaced[{}] = $true",
+            quote(server.as_str())
+        );
+    }
+    for check in &step.verify {
+        let _ = writeln!(
+            out,
+            "        Assert-RenewCheck -Description {} -Test {{ {} }}",
+            quote(&check.description),
+            check.powershell
+        );
+    }
+    let _ = writeln!(out, "        Write-RenewLog 'Step {number}: done'");
+    let _ = writeln!(out, "    }}");
+}
+
+/// Closes the `try`, restores the bindings (unless a dry run), logs the notes, exits 1 on
+/// failure.
+fn write_ending(out: &mut String, plan: &Plan) {
     out.push_str("} catch {\n    $RenewFailed = $true\n    Write-RenewLog ('FAILED: {0}' -f $_.Exception.Message)\n}\n\n");
     out.push_str("if (-not $DryRun) {\n    try {\n        Restore-RenewBinding\n    } catch {\n        $RenewFailed = $true\n        Write-RenewLog ('FAILED to restore bindings: {0}' -f $_.Exception.Message)\n    }\n}\n");
     for note in &plan.notes {
         let _ = writeln!(out, "Write-RenewLog {}", quote(&format!("Note: {note}")));
     }
     out.push_str("if ($RenewFailed) {\n    Write-RenewLog 'The renewal stopped; the state above is verified. See the log.'\n    exit 1\n}\nWrite-RenewLog 'Done.'\nexit 0\n");
-    out
 }

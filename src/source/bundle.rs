@@ -22,8 +22,8 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::records::{
-    AuthConfigRecord, BundleRecord, BundleServerRecord, CertificateRecord, InventoryRecord,
-    ServerRecord,
+    AuthConfigRecord, BundleRecord, BundleServerRecord, CertificateRecord, HybridRecord,
+    InventoryRecord, ServerRecord,
 };
 use super::text_encoding::decode_text;
 use super::{SourceError, read_input_file};
@@ -200,11 +200,17 @@ struct RawAuthConfig {
     service_name: Option<String>,
     #[serde(rename = "Realm")]
     realm: Option<String>,
+    /// Collector 1.1: AD's whenChanged of the AuthConfig object.
+    #[serde(rename = "WhenChangedUTC")]
+    when_changed: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RawHybrid {
     detected: Option<bool>,
+    /// Collector 1.1 (BUNDLE.md): HealthChecker's two other signs of hybrid.
+    oauth_to_exchange_online: Option<bool>,
+    dedicated_application: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -289,8 +295,16 @@ fn convert(
         auth_config,
         auth_config_error: non_empty(raw.auth_config_error).map(|e| collapse_whitespace(&e)),
         servers,
-        hybrid_detected: raw.hybrid.and_then(|h| h.detected),
+        hybrid: raw.hybrid.map(convert_hybrid).unwrap_or_default(),
     })
+}
+
+fn convert_hybrid(raw: RawHybrid) -> HybridRecord {
+    HybridRecord {
+        configuration: raw.detected,
+        oauth_to_exchange_online: raw.oauth_to_exchange_online,
+        dedicated_application: raw.dedicated_application,
+    }
 }
 
 fn convert_auth_config(raw: RawAuthConfig) -> Result<AuthConfigRecord, String> {
@@ -307,6 +321,15 @@ fn convert_auth_config(raw: RawAuthConfig) -> Result<AuthConfigRecord, String> {
             )
         })?),
     };
+    let changed_at = match raw.when_changed.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(parse_date(text).ok_or_else(|| {
+            format!(
+                "auth_config: WhenChangedUTC {} is not an ISO-8601 date with offset",
+                quoted(text)
+            )
+        })?),
+    };
     Ok(AuthConfigRecord {
         current: thumbprint("CurrentCertificateThumbprint", raw.current)?,
         previous: thumbprint("PreviousCertificateThumbprint", raw.previous)?,
@@ -314,6 +337,7 @@ fn convert_auth_config(raw: RawAuthConfig) -> Result<AuthConfigRecord, String> {
         next_effective,
         service_name: raw.service_name,
         realm: raw.realm,
+        changed_at,
     })
 }
 
@@ -652,7 +676,7 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 26, 22, 0, 0).unwrap()
         );
         assert_eq!(bundle.collected_on.as_deref(), Some("EXCH01.contoso.lab"));
-        assert_eq!(bundle.hybrid_detected, Some(false));
+        assert_eq!(bundle.hybrid.configuration, Some(false));
         assert_eq!(bundle.auth_config_error, None);
         let auth_config = bundle.auth_config.unwrap();
         assert_eq!(auth_config.current, Some(Thumbprint::of_der(&f.auth)));
@@ -772,7 +796,7 @@ mod tests {
                 .unwrap()
                 .contains("'AuthConfig' couldn't be found")
         );
-        assert_eq!(bundle.hybrid_detected, None);
+        assert_eq!(bundle.hybrid.configuration, None);
 
         let object = f.bundle.as_object_mut().unwrap();
         object.remove("auth_config");
@@ -781,7 +805,7 @@ mod tests {
         let bundle = parse(&f.bundle).unwrap();
         assert_eq!(bundle.auth_config, None);
         assert_eq!(bundle.auth_config_error, None);
-        assert_eq!(bundle.hybrid_detected, None);
+        assert_eq!(bundle.hybrid.configuration, None);
     }
 
     #[test]

@@ -146,6 +146,13 @@ pub fn auth_config_from_object(object: &PsObject) -> Result<AuthConfigRecord, St
             .datetime_utc()
             .map_err(|e| format!("NextCertificateEffectiveDate: {e}"))?,
     };
+    // AD's whenChanged: any change to AuthConfig (staging, publishing, clearing) moves it.
+    let changed_at = match object.get("WhenChangedUTC") {
+        None => None,
+        Some(value) => value
+            .datetime_utc()
+            .map_err(|e| format!("WhenChangedUTC: {e}"))?,
+    };
     Ok(AuthConfigRecord {
         current: thumbprint_property(object, "CurrentCertificateThumbprint")?,
         previous: thumbprint_property(object, "PreviousCertificateThumbprint")?,
@@ -153,6 +160,7 @@ pub fn auth_config_from_object(object: &PsObject) -> Result<AuthConfigRecord, St
         next_effective,
         service_name: trimmed_text(object, "ServiceName"),
         realm: trimmed_text(object, "Realm"),
+        changed_at,
     })
 }
 

@@ -17,6 +17,8 @@ pub struct AuthConfigRecord {
     pub next_effective: Option<DateTime<Utc>>,
     pub service_name: Option<String>,
     pub realm: Option<String>,
+    /// When AuthConfig last changed (`WhenChangedUTC`, AD's whenChanged), when the input says.
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 /// One certificate from `Get-ExchangeCertificate`. All certificate facts come from `der`.
@@ -104,6 +106,18 @@ pub struct BundleRecord {
     /// Why AuthConfig could not be read, when it could not.
     pub auth_config_error: Option<String>,
     pub servers: Vec<BundleServerRecord>,
-    /// `Some(true)` when `Get-HybridConfiguration` returned an object; `None` when unknown.
-    pub hybrid_detected: Option<bool>,
+    pub hybrid: HybridRecord,
+}
+
+/// What the inputs say of hybrid with Exchange Online; `None` where they do not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HybridRecord {
+    /// `Get-HybridConfiguration` returned an object.
+    pub configuration: Option<bool>,
+    /// OAuth to Exchange Online is configured: an enabled evoSTS (AzureAD) or ACS AuthServer and
+    /// the enabled Exchange Online partner application (HealthChecker's test).
+    pub oauth_to_exchange_online: Option<bool>,
+    /// An enabled evoSTS AuthServer whose ApplicationIdentifier is a GUID: the dedicated hybrid
+    /// application in Entra ID (HealthChecker; ConfigureExchangeHybridApplication.ps1).
+    pub dedicated_application: Option<bool>,
 }

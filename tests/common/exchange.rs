@@ -573,6 +573,8 @@ pub struct AuthConfigExport {
     pub next_effective: Option<OffsetDateTime>,
     pub service_name: String,
     pub realm: String,
+    /// `WhenChangedUTC` (AD's whenChanged).
+    pub changed_at: OffsetDateTime,
     /// The Exchange Management Shell's host (`PSComputerName`).
     pub host: String,
 }
@@ -591,8 +593,15 @@ impl AuthConfigExport {
             next_effective: None,
             service_name: SERVICE_NAME.into(),
             realm: String::new(),
+            changed_at: crate::common::utc(2021, 7, 29, 5, 20, 48),
             host: format!("exch01.{DOMAIN}"),
         }
+    }
+
+    /// AuthConfig last changed at `at` (whenChanged).
+    pub fn changed(mut self, at: OffsetDateTime) -> AuthConfigExport {
+        self.changed_at = at;
+        self
     }
 
     /// `Set-AuthConfig -NewCertificateThumbprint <next> -NewCertificateEffectiveDate <effective>`.
@@ -656,7 +665,7 @@ impl AuthConfigExport {
             "DistinguishedName",
             "CN=Auth Configuration,CN=Contoso Labs,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=lab",
         );
-        w.value(6, "DT", "WhenChangedUTC", "2021-07-29T05:20:48Z");
+        w.value(6, "DT", "WhenChangedUTC", &rfc3339(self.changed_at));
         w.value(6, "B", "IsValid", "true");
         w.enum_value(6, "ObjectState", OBJECT_STATE_TYPES, "Unchanged", 1);
         w.raw(4, "</Props>");
@@ -681,6 +690,12 @@ impl AuthConfigExport {
         map
     }
 
+    /// `WhenChangedUTC` as each shell writes dates.
+    fn with_changed(mut map: Map<String, Value>, changed: Value) -> Value {
+        map.insert("WhenChangedUTC".into(), changed);
+        Value::Object(map)
+    }
+
     /// `Get-AuthConfig | ConvertTo-Json` in Windows PowerShell 5.1.
     pub fn json51_value(&self) -> Value {
         let date = self.next_effective.map(|at| json!(ms_date(at)));
@@ -694,7 +709,7 @@ impl AuthConfigExport {
         map.insert("PSComputerName".into(), json!(self.host));
         map.insert("RunspaceId".into(), json!(RUNSPACE_ID));
         map.insert("PSShowComputerName".into(), json!(false));
-        Value::Object(map)
+        Self::with_changed(map, json!(ms_date(self.changed_at)))
     }
 
     /// `Get-AuthConfig | ConvertTo-Json -EnumsAsStrings` in PowerShell 7.
@@ -706,7 +721,10 @@ impl AuthConfigExport {
         map.insert("Identity".into(), json!("Auth Configuration"));
         map.insert("ObjectState".into(), json!("Unchanged"));
         map.insert("PSComputerName".into(), json!(self.host));
-        Value::Object(map)
+        Self::with_changed(
+            map,
+            json!(iso_with_offset(self.changed_at, server_offset())),
+        )
     }
 
     /// The bundle's `auth_config` (BUNDLE.md): UTC dates with `Z`.
@@ -718,6 +736,7 @@ impl AuthConfigExport {
             "NextCertificateEffectiveDate": self.next_effective.map(rfc3339),
             "ServiceName": self.service_name,
             "Realm": self.realm,
+            "WhenChangedUTC": rfc3339(self.changed_at),
         })
     }
 }
@@ -1162,6 +1181,8 @@ pub struct Organisation {
     pub servers: Vec<OrgServer>,
     /// `None`: unknown (exports never say).
     pub hybrid: Option<bool>,
+    /// Collector 1.1: OAuth to Exchange Online and the dedicated hybrid application.
+    pub hybrid_oauth: Option<(bool, bool)>,
     pub collected_at: OffsetDateTime,
     /// Where the shell or the collector ran.
     pub host: String,
@@ -1174,6 +1195,7 @@ impl Organisation {
             auth_config_error: None,
             servers: Vec::new(),
             hybrid: Some(false),
+            hybrid_oauth: None,
             collected_at,
             host: format!("EXCH01.{DOMAIN}"),
         }
@@ -1251,6 +1273,12 @@ impl Organisation {
         self
     }
 
+    /// HealthChecker's other signs of hybrid, as collector 1.1 records them.
+    pub fn hybrid_oauth(mut self, oauth_to_exchange_online: bool, dedicated: bool) -> Organisation {
+        self.hybrid_oauth = Some((oauth_to_exchange_online, dedicated));
+        self
+    }
+
     // --- the bundle --------------------------------------------------------------------------
 
     /// The collector's bundle (BUNDLE.md, schema version 1).
@@ -1294,9 +1322,22 @@ impl Organisation {
             "collector_version": "1.0.0",
             "auth_config": self.auth_config.as_ref().map(AuthConfigExport::bundle_value),
             "auth_config_error": self.auth_config_error,
-            "hybrid": self.hybrid.map(|detected| json!({"detected": detected, "error": null})),
+            "hybrid": self.hybrid_value(),
             "servers": servers,
         })
+    }
+
+    fn hybrid_value(&self) -> Value {
+        let mut hybrid = match self.hybrid {
+            Some(detected) => json!({"detected": detected, "error": null}),
+            None if self.hybrid_oauth.is_some() => json!({"detected": null, "error": "denied"}),
+            None => return Value::Null,
+        };
+        if let Some((oauth, dedicated)) = self.hybrid_oauth {
+            hybrid["oauth_to_exchange_online"] = json!(oauth);
+            hybrid["dedicated_application"] = json!(dedicated);
+        }
+        hybrid
     }
 
     /// Writes the bundle as the collector does (pretty JSON) in `encoding`.

@@ -1,0 +1,238 @@
+//! One Windows PowerShell process, driven over stdin/stdout one line per request (the
+//! protocol is described in the parent module).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::model::Thumbprint;
+use crate::renew::LiveState;
+use crate::renew::powershell::{ServerName, quote};
+
+/// Defines the two functions the runner calls; sent once per session.
+pub const PRELUDE: &str = r#"$ErrorActionPreference = 'Stop'
+if (-not (Get-Command Get-AuthConfig -ErrorAction SilentlyContinue)) {
+    try {
+        Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn -ErrorAction Stop
+    } catch {
+        Add-PSSnapin Microsoft.Exchange.Management.PowerShell.E2010 -ErrorAction Stop
+    }
+}
+
+function ConvertTo-RenewUtc {
+    param($Value)
+    if ($null -eq $Value) {
+        return $null
+    }
+    ([datetime]$Value).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+}
+
+function Invoke-RenewStep {
+    param([string]$Id, [string]$Nonce, [string]$Encoded)
+    $result = [ordered]@{ id = $Id; ok = $true; error = $null }
+    try {
+        $code = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($Encoded))
+        . ([ScriptBlock]::Create($code)) 2>&1 | Out-String -Stream | ForEach-Object { '@@OUT ' + $_ }
+    } catch {
+        $result.ok = $false
+        $result.error = ($_.Exception.Message -replace '\s+', ' ')
+    }
+    '@@RESULT ' + (ConvertTo-Json -InputObject $result -Compress)
+    '@@END ' + $Nonce
+}
+
+function Get-RenewState {
+    param([string[]]$Servers, [string]$Nonce)
+    $config = Get-AuthConfig
+    $state = [ordered]@{
+        now     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+        computer = $env:COMPUTERNAME
+        auth    = [ordered]@{
+            current        = [string]$config.CurrentCertificateThumbprint
+            previous       = [string]$config.PreviousCertificateThumbprint
+            next           = [string]$config.NextCertificateThumbprint
+            next_effective = ConvertTo-RenewUtc $config.NextCertificateEffectiveDate
+        }
+        hybrid  = $null
+        servers = @()
+        new     = @{}
+    }
+    try {
+        $state.hybrid = [bool](Get-HybridConfiguration)
+    } catch {
+        $state.hybrid = $null
+    }
+    foreach ($server in $Servers) {
+        $entry = [ordered]@{ name = $server; reachable = $true; error = $null; transport = $null; certificates = @() }
+        try {
+            $entry.certificates = @(Get-ExchangeCertificate -Server $server | ForEach-Object {
+                    [ordered]@{ thumbprint = $_.Thumbprint; services = $_.Services.ToString(); not_after = ConvertTo-RenewUtc $_.NotAfter; subject = $_.Subject }
+                })
+            $entry.transport = [string](Get-TransportService -Identity $server).InternalTransportCertificateThumbprint
+        } catch {
+            $entry.reachable = $false
+            $entry.error = ($_.Exception.Message -replace '\s+', ' ')
+        }
+        $state.servers += $entry
+    }
+    Get-Variable -Scope Global -Name 'RenewNew*' -ErrorAction SilentlyContinue | ForEach-Object { $state.new[$_.Name] = [string]$_.Value }
+    '@@STATE ' + (ConvertTo-Json -InputObject $state -Depth 6 -Compress)
+    '@@END ' + $Nonce
+}
+"#;
+
+/// One PowerShell process.
+pub(super) struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    counter: u64,
+    tag: String,
+}
+
+impl Session {
+    pub(super) fn start(program: &Path) -> Result<Session, String> {
+        let mut child = Command::new(program)
+            .args([
+                "-NoLogo",
+                "-NoProfile",
+                "-NonInteractive",
+                "-ExecutionPolicy",
+                "Bypass",
+                "-Command",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let stdin = child.stdin.take().ok_or("no stdin for PowerShell")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("no stdout for PowerShell")?);
+        let tag = format!(
+            "{:x}{:x}",
+            std::process::id(),
+            Utc::now().timestamp_micros()
+        );
+        let mut session = Session {
+            child,
+            stdin,
+            stdout,
+            counter: 0,
+            tag,
+        };
+        let encoded = STANDARD.encode(PRELUDE.as_bytes());
+        let nonce = session.nonce();
+        session.send(&format!(
+            ". ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String({})))); Write-Output {}",
+            quote(&encoded),
+            quote(&format!("@@END {nonce}"))
+        ))?;
+        session.read_until(&nonce)?;
+        Ok(session)
+    }
+
+    /// `$global:<name> = '<thumbprint>'`: what the step that made the certificate had set.
+    /// `name` must be a validated `RenewNew<slot>`.
+    pub(super) fn set_global(&mut self, name: &str, thumbprint: &Thumbprint) -> Result<(), String> {
+        let nonce = self.nonce();
+        self.send(&format!(
+            "$global:{name} = {}; Write-Output {}",
+            quote(thumbprint.as_str()),
+            quote(&format!("@@END {nonce}"))
+        ))?;
+        self.read_until(&nonce)?;
+        Ok(())
+    }
+
+    fn nonce(&mut self) -> String {
+        self.counter += 1;
+        format!("{}-{}", self.tag, self.counter)
+    }
+
+    fn send(&mut self, line: &str) -> Result<(), String> {
+        writeln!(self.stdin, "{line}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| format!("PowerShell stopped accepting commands: {e}"))
+    }
+
+    fn read_until(&mut self, nonce: &str) -> Result<Vec<String>, String> {
+        let end = format!("@@END {nonce}");
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = self
+                .stdout
+                .read_line(&mut line)
+                .map_err(|e| format!("reading PowerShell's output: {e}"))?;
+            if read == 0 {
+                return Err("PowerShell ended unexpectedly".into());
+            }
+            let line = line.trim_end_matches(['\r', '\n']).to_string();
+            if line.trim() == end {
+                return Ok(lines);
+            }
+            lines.push(line);
+        }
+    }
+
+    pub(super) fn state(&mut self, servers: &[ServerName]) -> Result<LiveState, String> {
+        let list: Vec<String> = servers.iter().map(|s| quote(s.as_str())).collect();
+        let nonce = self.nonce();
+        self.send(&format!(
+            "Get-RenewState -Servers @({}) -Nonce {}",
+            list.join(", "),
+            quote(&nonce)
+        ))?;
+        let lines = self.read_until(&nonce)?;
+        let json = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("@@STATE "))
+            .ok_or_else(|| format!("no state from PowerShell: {}", lines.join(" / ")))?;
+        serde_json::from_str(json).map_err(|e| format!("unreadable state from PowerShell: {e}"))
+    }
+
+    /// Runs PowerShell text as one step; `Ok(output lines)` or `Err(error message)`.
+    pub(super) fn step(
+        &mut self,
+        id: &str,
+        code: &str,
+    ) -> Result<Result<Vec<String>, String>, String> {
+        let nonce = self.nonce();
+        self.send(&format!(
+            "Invoke-RenewStep -Id {} -Nonce {} -Encoded {}",
+            quote(id),
+            quote(&nonce),
+            quote(&STANDARD.encode(code.as_bytes()))
+        ))?;
+        let lines = self.read_until(&nonce)?;
+        let output: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("@@OUT ").map(str::to_string))
+            .collect();
+        let result: Value = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("@@RESULT "))
+            .and_then(|j| serde_json::from_str(j).ok())
+            .ok_or_else(|| format!("no result for step {id}: {}", lines.join(" / ")))?;
+        if result["ok"].as_bool() == Some(true) {
+            Ok(Ok(output))
+        } else {
+            Ok(Err(result["error"]
+                .as_str()
+                .unwrap_or("failed")
+                .to_string()))
+        }
+    }
+
+    pub(super) fn finish(mut self) {
+        let _ = writeln!(self.stdin, "exit");
+        let _ = self.stdin.flush();
+        let _ = self.child.wait();
+    }
+}

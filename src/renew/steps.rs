@@ -1,0 +1,663 @@
+//! The step builder: the planner's decisions turned into typed PowerShell steps, each with
+//! the checks that must hold before it and the ones that prove it worked.
+//!
+//! Nothing here chooses what to do ([`super::planner`] does); this module knows how each
+//! decision is carried out safely: which cmdlets, in which order, what is verified.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::planner::{Decision, MIN_LEAD_HOURS, Planned, SelfSignedRenewal};
+use super::powershell::{self, Arg, Command, ServerName, Statement, ThumbRef, Var};
+use super::{Check, Step};
+use crate::model::{AUTH_CERTIFICATE_CN, Thumbprint};
+
+/// The new Auth Certificate of a replace or stage-next plan.
+const NEW_AUTH: ThumbRef = ThumbRef::New(0);
+
+/// The steps of a plan, in the order of its decisions.
+pub fn build(planned: &Planned) -> Vec<Step> {
+    let mut builder = StepBuilder {
+        servers: &planned.servers,
+        now: planned.now,
+        steps: Vec::new(),
+        next_slot: 1,
+    };
+    for decision in &planned.decisions {
+        builder.add(decision);
+    }
+    builder.steps
+}
+
+struct StepBuilder<'a> {
+    /// Every step that must reach all servers covers these; the first is where the plan runs.
+    servers: &'a [ServerName],
+    now: DateTime<Utc>,
+    steps: Vec<Step>,
+    /// The `$global:RenewNew<slot>` of the next renewed self-signed certificate (slot 0 is
+    /// the new Auth Certificate).
+    next_slot: u8,
+}
+
+impl StepBuilder<'_> {
+    fn add(&mut self, decision: &Decision) {
+        match decision {
+            Decision::Replace {
+                old_current,
+                clear_old_current,
+            } => self.replace(old_current.as_ref(), *clear_old_current),
+            Decision::StageNext { effective, force } => self.stage_next(*effective, *force),
+            Decision::Import {
+                role,
+                thumbprint,
+                source,
+                targets,
+            } => self.imports(role.label(), thumbprint, source, targets),
+            Decision::Publish {
+                next,
+                current,
+                overdue,
+            } => self.publish_next(next, current.as_ref(), *overdue),
+            Decision::Restage { next, effective } => self.steps.push(stage(
+                self.servers,
+                &ThumbRef::Known(next.clone()),
+                Some(*effective),
+                false,
+                self.now,
+            )),
+            Decision::ClearPrevious {
+                current,
+                previous,
+                previous_expired,
+            } => self.steps.push(clear_previous_of(
+                self.servers,
+                current,
+                previous,
+                *previous_expired,
+            )),
+            Decision::RenewSelfSigned(renewal) => self.renew_self_signed(renewal),
+            Decision::Remove { server, thumbprint } => {
+                self.steps.push(remove_expired(server, thumbprint))
+            }
+        }
+    }
+
+    /// The emergency sequence (DOMAIN.md §4): create, copy everywhere, stage effective now
+    /// (`-Force`), publish, clear the old certificate when nothing can sign with it any more,
+    /// restart the servicelet and recycle the app pools.
+    fn replace(&mut self, old_current: Option<&Thumbprint>, clear_old_current: bool) {
+        self.new_auth_everywhere("no valid Auth Certificate can take over otherwise");
+        self.steps
+            .push(stage(self.servers, &NEW_AUTH, None, true, self.now));
+        self.steps.push(publish(
+            self.servers,
+            NEW_AUTH,
+            old_current,
+            "the emergency sequence makes the new certificate current at once",
+        ));
+        if clear_old_current {
+            self.steps.push(clear_previous(
+                self.servers,
+                &NEW_AUTH,
+                "the old certificate is expired or missing: nothing still signs with it",
+            ));
+        }
+        self.restarts();
+    }
+
+    /// Planned rotation (DOMAIN.md §4): create, copy everywhere, stage for `effective`.
+    fn stage_next(&mut self, effective: DateTime<Utc>, force: bool) {
+        self.new_auth_everywhere(
+            "a next certificate must be staged before the current one expires",
+        );
+        self.steps.push(stage(
+            self.servers,
+            &NEW_AUTH,
+            Some(effective),
+            force,
+            self.now,
+        ));
+    }
+
+    fn imports(
+        &mut self,
+        label: &str,
+        thumbprint: &Thumbprint,
+        source: &ServerName,
+        targets: &[ServerName],
+    ) {
+        let thumbprint = ThumbRef::Known(thumbprint.clone());
+        for target in targets {
+            self.steps.push(import(source, target, &thumbprint, label));
+        }
+    }
+
+    /// Publish what the servicelet did not, then restart and recycle as after a replacement.
+    fn publish_next(&mut self, next: &Thumbprint, current: Option<&Thumbprint>, overdue: bool) {
+        let why = if overdue {
+            "the servicelet did not publish it"
+        } else {
+            "a valid next certificate on every server takes over now, instead of a new one"
+        };
+        self.steps.push(publish(
+            self.servers,
+            ThumbRef::Known(next.clone()),
+            current,
+            why,
+        ));
+        self.restarts();
+    }
+
+    /// The new Auth Certificate, created on the first server and copied to the others.
+    fn new_auth_everywhere(&mut self, why: &str) {
+        let first = &self.servers[0];
+        self.steps.push(new_auth(first, why));
+        for target in self.servers.iter().skip(1) {
+            self.steps.push(import(first, target, &NEW_AUTH, "new"));
+        }
+    }
+
+    fn restarts(&mut self) {
+        for (index, server) in self.servers.iter().enumerate() {
+            self.steps.push(restart(server, index == 0));
+        }
+    }
+
+    fn renew_self_signed(&mut self, renewal: &SelfSignedRenewal) {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.steps.push(renew_self_signed(renewal, slot));
+        if renewal.remove_replaced {
+            self.steps.push(remove_replaced(
+                &renewal.server,
+                &renewal.old,
+                slot,
+                renewal.is_transport,
+            ));
+        }
+    }
+}
+
+fn server_arg(s: &ServerName) -> Arg {
+    Arg::Server(s.clone())
+}
+
+/// Record the internal transport certificate, run `work`, re-enable the recorded one for SMTP:
+/// `New-ExchangeCertificate -Force` may make the new certificate the default SMTP certificate.
+fn keeping_transport(server: &ServerName, work: Vec<Statement>) -> Vec<Statement> {
+    let mut list = vec![Statement::Assign(
+        Var::Transport,
+        Command::new("Get-TransportService").arg("Identity", server_arg(server)),
+    )];
+    list.extend(work);
+    list.push(Statement::Run(
+        Command::new("Enable-ExchangeCertificate")
+            .arg("Server", server_arg(server))
+            .arg(
+                "Thumbprint",
+                Arg::Property(Var::Transport, "InternalTransportCertificateThumbprint"),
+            )
+            .arg("Services", Arg::Str("SMTP".into()))
+            .switch("Force"),
+    ));
+    list
+}
+
+/// `New-ExchangeCertificate` with the Auth Certificate's parameters (DOMAIN.md §4), enabled
+/// for no service.
+fn new_auth(server: &ServerName, why: &str) -> Step {
+    let create = Command::new("New-ExchangeCertificate")
+        .arg("Server", server_arg(server))
+        .arg("KeySize", Arg::Str("2048".into()))
+        .arg("PrivateKeyExportable", Arg::Bool(true))
+        .arg("SubjectName", Arg::Str(format!("cn={AUTH_CERTIFICATE_CN}")))
+        .arg("FriendlyName", Arg::Str(AUTH_CERTIFICATE_CN.into()))
+        .arg("DomainName", Arg::EmptyArray)
+        .arg("Services", Arg::Str("None".into()))
+        .switch("Force");
+    let statements = keeping_transport(
+        server,
+        vec![
+            Statement::Assign(Var::Cert, create),
+            Statement::Remember(0, Var::Cert),
+        ],
+    );
+    Step::new(
+        "new-auth-certificate",
+        format!("Create a new Auth Certificate on {server}"),
+        why,
+    )
+    .on(server)
+    .statements(statements)
+    .verify(Check::Present { server: server.clone(), thumbprint: NEW_AUTH })
+    .verify(Check::NotBound { server: server.clone(), thumbprint: NEW_AUTH })
+    .verify(Check::TransportUnchanged { server: server.clone() })
+    .impact("none for clients: the certificate is only created; New-ExchangeCertificate would make it the default SMTP certificate, so the recorded internal transport certificate is re-enabled for SMTP at once")
+    .rollback(format!("Remove-ExchangeCertificate -Server {} -Thumbprint <new thumbprint> (it is not used yet)", powershell::quote(server.as_str())))
+}
+
+/// Export a PFX with a one-time password from `source`, import it on `target` (DOMAIN.md §4).
+fn import(source: &ServerName, target: &ServerName, thumb: &ThumbRef, label: &str) -> Step {
+    let statements = vec![
+        Statement::OneTimePassword,
+        Statement::Assign(
+            Var::Export,
+            Command::new("Export-ExchangeCertificate")
+                .arg("Server", server_arg(source))
+                .arg("Thumbprint", Arg::Thumb(thumb.clone()))
+                .switch("BinaryEncoded")
+                .arg("Password", Arg::Variable(Var::Password)),
+        ),
+        Statement::Run(
+            Command::new("Import-ExchangeCertificate")
+                .arg("Server", server_arg(target))
+                .arg("FileData", Arg::Property(Var::Export, "FileData"))
+                .arg("Password", Arg::Variable(Var::Password))
+                .arg("PrivateKeyExportable", Arg::Bool(true)),
+        ),
+    ];
+    let id = format!("import-{label}-{}", target.as_str().to_ascii_lowercase());
+    Step::new(
+        id,
+        format!("Copy {} from {source} to {target}", thumb.describe()),
+        format!("every Mailbox/CAS server must hold the {label} Auth Certificate with its private key"),
+    )
+    .on(target)
+    .statements(statements)
+    .pre(Check::Present { server: source.clone(), thumbprint: thumb.clone() })
+    .verify(Check::Present { server: target.clone(), thumbprint: thumb.clone() })
+    .verify(Check::NotBound { server: target.clone(), thumbprint: thumb.clone() })
+    .verify(Check::TransportUnchanged { server: target.clone() })
+    .impact("none: a PFX with a random one-time password is exported and imported in memory; no service is bound")
+    .rollback(format!("Remove-ExchangeCertificate -Server {} -Thumbprint <thumbprint>", powershell::quote(target.as_str())))
+}
+
+/// `Set-AuthConfig -NewCertificateThumbprint … -NewCertificateEffectiveDate …` (DOMAIN.md §2):
+/// effective at `effective`, or now (`None`, the emergency sequence). `-Force` only with
+/// `force` and a date less than 48 h ahead, where Set-AuthConfig would ask.
+fn stage(
+    servers: &[ServerName],
+    thumbprint: &ThumbRef,
+    effective: Option<DateTime<Utc>>,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Step {
+    let mut set = Command::new("Set-AuthConfig")
+        .arg("NewCertificateThumbprint", Arg::Thumb(thumbprint.clone()))
+        .arg(
+            "NewCertificateEffectiveDate",
+            effective.map_or(Arg::Now, Arg::Date),
+        );
+    let short = effective.is_none_or(|e| e < now + Duration::hours(MIN_LEAD_HOURS));
+    if force && short {
+        set = set.switch("Force");
+    }
+    let (id, title) = match (effective, thumbprint) {
+        (Some(e), ThumbRef::Known(_)) => (
+            "restage-next",
+            format!(
+                "Stage {} again as next, effective {}",
+                thumbprint.describe(),
+                e.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ),
+        (Some(e), ThumbRef::New(_)) => (
+            "stage-next",
+            format!(
+                "Stage the new certificate as next, effective {}",
+                e.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ),
+        (None, _) => (
+            "stage-next-now",
+            "Stage the new certificate as next, effective now (emergency)".to_string(),
+        ),
+    };
+    let mut step = Step::new(
+        id,
+        title,
+        "AuthConfig must name the new certificate before it can become current",
+    )
+    .statements(vec![Statement::Run(set)]);
+    step = on_every_server(step, servers, thumbprint);
+    if let Some(e) = effective {
+        step = step
+            .pre(Check::ValidUntil {
+                thumbprint: thumbprint.clone(),
+                at: e,
+            })
+            .pre(Check::EffectiveAtLeast {
+                at: e,
+                hours: if force { 0 } else { MIN_LEAD_HOURS },
+            });
+    }
+    step.verify(Check::NextIs {
+        thumbprint: thumbprint.clone(),
+    })
+        .impact("none until the effective date; Exchange replicates the next certificate to the servers")
+        .rollback("Set-AuthConfig -NewCertificateThumbprint <old next or a new one> …, or leave it: a staged certificate harms nothing before its date")
+}
+
+/// A precondition per server: it holds `thumbprint`.
+fn on_every_server(mut step: Step, servers: &[ServerName], thumbprint: &ThumbRef) -> Step {
+    for server in servers {
+        step = step.pre(Check::Present {
+            server: server.clone(),
+            thumbprint: thumbprint.clone(),
+        });
+    }
+    step
+}
+
+/// `Set-AuthConfig -PublishCertificate` (DOMAIN.md §2): previous := current, current := next.
+fn publish(
+    servers: &[ServerName],
+    next: ThumbRef,
+    current: Option<&Thumbprint>,
+    why: &str,
+) -> Step {
+    let mut step = Step::new(
+        "publish",
+        format!("Make {} the current Auth Certificate", next.describe()),
+        why,
+    )
+    .statements(vec![Statement::Run(
+        Command::new("Set-AuthConfig").switch("PublishCertificate"),
+    )])
+    .pre(Check::NextIs {
+        thumbprint: next.clone(),
+    });
+    step = on_every_server(step, servers, &next)
+        .verify(Check::CurrentIs { thumbprint: next })
+        .verify(Check::NextEmpty);
+    if let Some(c) = current {
+        step = step.verify(Check::PreviousIs {
+            thumbprint: ThumbRef::Known(c.clone()),
+        });
+    }
+    step
+        .impact("OAuth tokens are now signed with the new certificate; OWA/ECP sessions may need to sign in again after the app pools recycle")
+        .rollback(match current {
+            Some(c) => format!("Set-AuthConfig -CertificateThumbprint {} (only while it is still valid)", powershell::quote(c.as_str())),
+            None => "none: there was no usable certificate before".into(),
+        })
+}
+
+/// `Set-AuthConfig -ClearPreviousCertificate` in the emergency sequence, once `current` is
+/// current and on every server.
+fn clear_previous(servers: &[ServerName], current: &ThumbRef, why: &str) -> Step {
+    let step = Step::new("clear-previous", "Clear the previous Auth Certificate", why)
+        .statements(vec![Statement::Run(
+            Command::new("Set-AuthConfig").switch("ClearPreviousCertificate"),
+        )])
+        .pre(Check::CurrentIs {
+            thumbprint: current.clone(),
+        });
+    on_every_server(step, servers, current)
+        .verify(Check::PreviousEmpty)
+        .verify(Check::CurrentIs {
+            thumbprint: current.clone(),
+        })
+        .impact("tokens signed with the old certificate are no longer accepted")
+        .rollback("none needed: the old certificate was no longer usable")
+}
+
+/// `Set-AuthConfig -ClearPreviousCertificate` for a known previous certificate; unless it has
+/// expired, only once the current one is on every server.
+fn clear_previous_of(
+    servers: &[ServerName],
+    current: &Thumbprint,
+    previous: &Thumbprint,
+    previous_expired: bool,
+) -> Step {
+    let why = if previous_expired {
+        format!("the previous certificate {} has expired", previous.short())
+    } else {
+        format!(
+            "the current certificate {} has been active long enough and is on every server",
+            current.short()
+        )
+    };
+    let cur = ThumbRef::Known(current.clone());
+    let mut step = Step::new(
+        "clear-previous",
+        format!("Clear the previous Auth Certificate {}", previous.short()),
+        why,
+    )
+    .statements(vec![Statement::Run(
+        Command::new("Set-AuthConfig").switch("ClearPreviousCertificate"),
+    )])
+    .pre(Check::CurrentIs {
+        thumbprint: cur.clone(),
+    })
+    .pre(Check::PreviousIs {
+        thumbprint: ThumbRef::Known(previous.clone()),
+    });
+    if !previous_expired {
+        step = on_every_server(step, servers, &cur);
+    }
+    step.verify(Check::PreviousEmpty)
+        .verify(Check::CurrentIs { thumbprint: cur })
+        .impact("tokens signed with the previous certificate are no longer accepted")
+        .rollback(format!(
+            "none built in: the previous certificate {} stays in the stores until removed",
+            previous.short()
+        ))
+}
+
+/// Restart MSExchangeServiceHost (the AuthAdmin servicelet) and recycle the OWA/ECP app pools
+/// (DOMAIN.md §4). The first server is where the plan runs; the others through PowerShell
+/// remoting.
+fn restart(server: &ServerName, is_local: bool) -> Step {
+    let commands = vec![
+        Command::new("Restart-Service").arg("Name", Arg::Str("MSExchangeServiceHost".into())),
+        Command::new("Restart-WebAppPool").arg("Name", Arg::Str("MSExchangeOWAAppPool".into())),
+        Command::new("Restart-WebAppPool").arg("Name", Arg::Str("MSExchangeECPAppPool".into())),
+    ];
+    let statements = if is_local {
+        commands.into_iter().map(Statement::Run).collect()
+    } else {
+        vec![Statement::Remote(server.clone(), commands)]
+    };
+    Step::new(
+        format!("restart-{}", server.as_str().to_ascii_lowercase()),
+        format!("Restart MSExchangeServiceHost and recycle the OWA/ECP app pools on {server}"),
+        "the servicelet and the web applications load the new current certificate",
+    )
+    .on(server)
+    .statements(statements)
+    .impact(format!("service restart and app-pool recycle on {server}: OWA/ECP users sign in again; may take up to an hour to settle"))
+    .rollback("none needed")
+}
+
+/// `Get-ExchangeCertificate … | New-ExchangeCertificate` (DOMAIN.md §4), enabled for the same
+/// services; the new thumbprint goes to `$global:RenewNew<slot>`.
+fn renew_self_signed(renewal: &SelfSignedRenewal, slot: u8) -> Step {
+    let SelfSignedRenewal {
+        server,
+        old,
+        services,
+        is_transport,
+        days_left,
+        ..
+    } = renewal;
+    let services_text = services.join(", ");
+    let work = self_signed_statements(server, old, slot, &services_text);
+    let statements = if *is_transport {
+        work
+    } else {
+        keeping_transport(server, work)
+    };
+    let label = renewal
+        .friendly_name
+        .clone()
+        .unwrap_or_else(|| "self-signed certificate".into());
+    let new = ThumbRef::New(slot);
+    let mut step = Step::new(
+        format!(
+            "renew-selfsigned-{}-{}",
+            server.as_str().to_ascii_lowercase(),
+            old.short().to_ascii_lowercase()
+        ),
+        format!("Renew '{label}' ({}) on {server}", old.short()),
+        if *days_left < 0 {
+            format!("it has expired and is enabled for {services_text}")
+        } else {
+            format!("it expires in {days_left} days and is enabled for {services_text}")
+        },
+    )
+    .on(server)
+    .statements(statements)
+    .pre(Check::Present {
+        server: server.clone(),
+        thumbprint: ThumbRef::Known(old.clone()),
+    })
+    .verify(Check::Present {
+        server: server.clone(),
+        thumbprint: new.clone(),
+    })
+    .verify(Check::BoundTo {
+        server: server.clone(),
+        thumbprint: new.clone(),
+        services: services.iter().map(|s| s.to_string()).collect(),
+    });
+    step = transport_after(step, server, *is_transport, new);
+    step
+        .impact(if services.contains(&"IIS") { "IIS rebinds the certificate: short interruption of HTTPS connections on that server" } else { "services reload the certificate" })
+        .rollback(format!("Enable-ExchangeCertificate -Server {} -Thumbprint {} -Services {} -Force (while the old one is still valid)", powershell::quote(server.as_str()), powershell::quote(old.as_str()), powershell::quote(&services_text)))
+}
+
+fn self_signed_statements(
+    server: &ServerName,
+    old: &Thumbprint,
+    slot: u8,
+    services: &str,
+) -> Vec<Statement> {
+    vec![
+        Statement::Assign(
+            Var::Old,
+            Command::new("Get-ExchangeCertificate")
+                .arg("Server", server_arg(server))
+                .arg("Thumbprint", Arg::Thumb(ThumbRef::Known(old.clone()))),
+        ),
+        Statement::AssignPipe(
+            Var::Cert,
+            Command::new("Write-Output").arg("InputObject", Arg::Variable(Var::Old)),
+            Command::new("New-ExchangeCertificate")
+                .arg("PrivateKeyExportable", Arg::Bool(true))
+                .switch("Force"),
+        ),
+        Statement::Remember(slot, Var::Cert),
+        Statement::Run(
+            Command::new("Enable-ExchangeCertificate")
+                .arg("Server", server_arg(server))
+                .arg("Thumbprint", Arg::Property(Var::Cert, "Thumbprint"))
+                .arg("Services", Arg::Str(services.to_string()))
+                .switch("Force"),
+        ),
+    ]
+}
+
+/// What a step that touches `server`'s store verifies about its internal transport
+/// certificate: the renewal of that very certificate makes `renewed` the transport
+/// certificate on purpose; any other step leaves it unchanged.
+fn transport_after(step: Step, server: &ServerName, is_transport: bool, renewed: ThumbRef) -> Step {
+    if is_transport {
+        let mut step = step.verify(Check::TransportIs {
+            server: server.clone(),
+            thumbprint: renewed,
+        });
+        step.replaces_transport_on = Some(server.clone());
+        step
+    } else {
+        step.verify(Check::TransportUnchanged {
+            server: server.clone(),
+        })
+    }
+}
+
+/// With `--cleanup`: the renewed certificate's predecessor goes once its successor serves.
+fn remove_replaced(server: &ServerName, old: &Thumbprint, slot: u8, was_transport: bool) -> Step {
+    let renewed = ThumbRef::New(slot);
+    let mut step = removal(
+        "remove-replaced",
+        "replaced",
+        server,
+        old,
+        "its renewal serves the same services now (--cleanup)",
+    )
+    .pre(Check::Present {
+        server: server.clone(),
+        thumbprint: renewed.clone(),
+    });
+    if was_transport {
+        step = step.pre(Check::TransportIs {
+            server: server.clone(),
+            thumbprint: renewed.clone(),
+        });
+    }
+    step = step
+        .verify(Check::Absent {
+            server: server.clone(),
+            thumbprint: ThumbRef::Known(old.clone()),
+        })
+        .impact("none: its successor is enabled for the same services")
+        .rollback(
+            "none: re-create it with New-ExchangeCertificate if a connector names it explicitly",
+        );
+    transport_after(step, server, was_transport, renewed)
+}
+
+/// With `--cleanup`: an expired certificate bound to nothing.
+fn remove_expired(server: &ServerName, thumb: &Thumbprint) -> Step {
+    let t = ThumbRef::Known(thumb.clone());
+    removal(
+        "remove",
+        "expired",
+        server,
+        thumb,
+        "it has expired and is bound to no service (--cleanup)",
+    )
+    .pre(Check::NotBound {
+        server: server.clone(),
+        thumbprint: t.clone(),
+    })
+    .verify(Check::Absent {
+        server: server.clone(),
+        thumbprint: t,
+    })
+    .verify(Check::TransportUnchanged {
+        server: server.clone(),
+    })
+    .impact("none: the certificate is bound to nothing")
+    .rollback("none: an expired certificate cannot be used again")
+}
+
+/// A step that runs `Remove-ExchangeCertificate` for `thumb` on `server`; callers add the
+/// preconditions and verifications that make that removal safe.
+fn removal(
+    id_prefix: &str,
+    what: &str,
+    server: &ServerName,
+    thumb: &Thumbprint,
+    why: &str,
+) -> Step {
+    Step::new(
+        format!(
+            "{id_prefix}-{}-{}",
+            server.as_str().to_ascii_lowercase(),
+            thumb.short().to_ascii_lowercase()
+        ),
+        format!(
+            "Remove the {what} certificate {} from {server}",
+            thumb.short()
+        ),
+        why,
+    )
+    .on(server)
+    .statements(vec![Statement::Run(
+        Command::new("Remove-ExchangeCertificate")
+            .arg("Server", server_arg(server))
+            .arg("Thumbprint", Arg::Thumb(ThumbRef::Known(thumb.clone())))
+            .arg("Confirm", Arg::SwitchFalse),
+    )])
+}
