@@ -183,6 +183,8 @@ fn healthy_mid_rotation_over_ldaps() {
         config["next_effective"],
         common::rfc3339(anchor() + days(10))
     );
+    // AD's whenChanged of the AuthConfig object (20300101120000.0Z in the tree).
+    assert_eq!(config["changed_at"], "2030-01-01T12:00:00Z");
     // Every transport certificate was read from AD and judged.
     for cert in &certs.transport {
         assert!(
@@ -580,7 +582,8 @@ fn option_errors() {
 /// of the next Auth Certificate (the metadata never publishes it), so findings about the next
 /// certificate's own expiry need a store; (4) an LDAP-only run marks no server as required to
 /// hold the Auth Certificate (nothing in it reads stores), so `servers.multiple_sites`, which
-/// counts the sites of required servers, does not appear.
+/// counts the sites of required servers, does not appear; (5) the hybrid objects are not read
+/// from AD yet, so hybrid findings need the bundle (the organisations here are not hybrid).
 #[test]
 fn the_directory_and_the_bundle_agree() {
     for (current_days, transport_days, effective) in

@@ -34,7 +34,7 @@ impl ExchangeState {
         stores_observed: bool,
     ) -> Result<(), ModelError> {
         let origin = directory.origin.clone();
-        self.set_auth_config(directory.auth_config.record, &origin)?;
+        self.set_auth_config(directory.auth_config, &origin)?;
         let records = directory.servers.iter().map(|s| s.server.clone()).collect();
         self.add_server_list(records);
         if !stores_observed {
@@ -68,7 +68,7 @@ impl ExchangeState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::ldap::{DirectoryAuthConfig, DirectoryServer};
+    use crate::source::ldap::DirectoryServer;
     use crate::source::records::{AuthConfigRecord, ServerRecord};
     use crate::test_support::self_signed_der as der;
     use crate::types::Thumbprint;
@@ -92,12 +92,9 @@ mod tests {
         DirectoryRecord {
             origin: "ldaps://dc1:636".into(),
             organisation: "Contoso".into(),
-            auth_config: DirectoryAuthConfig {
-                record: AuthConfigRecord {
-                    current: Thumbprint::parse("E1BDF9AE58C93C75E76C9DD882138FB8FF0FA786"),
-                    ..AuthConfigRecord::default()
-                },
-                changed_at: None,
+            auth_config: AuthConfigRecord {
+                current: Thumbprint::parse("E1BDF9AE58C93C75E76C9DD882138FB8FF0FA786"),
+                ..AuthConfigRecord::default()
             },
             servers,
         }

@@ -147,14 +147,6 @@ impl std::fmt::Debug for LdapOptions {
     }
 }
 
-/// `msExchAuthAuthConfig`, as AD holds it.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DirectoryAuthConfig {
-    pub record: AuthConfigRecord,
-    /// AD's `whenChanged` of the object: when AuthConfig last changed (any attribute).
-    pub changed_at: Option<DateTime<Utc>>,
-}
-
 /// One `msExchExchangeServer` object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryServer {
@@ -170,7 +162,8 @@ pub struct DirectoryRecord {
     pub origin: String,
     /// The organisation's name (its container's CN).
     pub organisation: String,
-    pub auth_config: DirectoryAuthConfig,
+    /// `msExchAuthAuthConfig`, with AD's `whenChanged` of the object as `changed_at`.
+    pub auth_config: AuthConfigRecord,
     pub servers: Vec<DirectoryServer>,
 }
 
@@ -411,7 +404,7 @@ pub fn major_version(text: &str) -> Option<u32> {
 }
 
 /// An `msExchAuthAuthConfig` entry -> the AuthConfig record.
-pub fn auth_config_of(entry: &Entry) -> Result<DirectoryAuthConfig, String> {
+pub fn auth_config_of(entry: &Entry) -> Result<AuthConfigRecord, String> {
     let AuthThumbprints {
         current,
         previous,
@@ -426,17 +419,15 @@ pub fn auth_config_of(entry: &Entry) -> Result<DirectoryAuthConfig, String> {
     let changed_at = entry
         .first("whenChanged")
         .and_then(|text| generalized_time(text).ok());
-    Ok(DirectoryAuthConfig {
-        record: AuthConfigRecord {
-            current,
-            previous,
-            next,
-            next_effective,
-            service_name: entry
-                .first("msExchAuthApplicationIdentifier")
-                .map(str::to_string),
-            realm: entry.first("msExchAuthRealm").map(str::to_string),
-        },
+    Ok(AuthConfigRecord {
+        current,
+        previous,
+        next,
+        next_effective,
+        service_name: entry
+            .first("msExchAuthApplicationIdentifier")
+            .map(str::to_string),
+        realm: entry.first("msExchAuthRealm").map(str::to_string),
         changed_at,
     })
 }
@@ -584,7 +575,7 @@ impl Session {
     fn read(
         &mut self,
         options: &LdapOptions,
-    ) -> Result<(String, DirectoryAuthConfig, Vec<DirectoryServer>), String> {
+    ) -> Result<(String, AuthConfigRecord, Vec<DirectoryServer>), String> {
         let configuration = match &options.base {
             Some(base) => base.clone(),
             None => self.configuration_naming_context()?,
@@ -635,7 +626,7 @@ impl Session {
         }
     }
 
-    fn auth_config(&mut self, organisation: &str) -> Result<DirectoryAuthConfig, String> {
+    fn auth_config(&mut self, organisation: &str) -> Result<AuthConfigRecord, String> {
         let mut found = self.search(
             organisation,
             Scope::OneLevel,
@@ -1040,10 +1031,7 @@ mod tests {
             .text
             .insert("whenchanged".into(), vec!["20230104120000.0Z".into()]);
         let read = auth_config_of(&config).unwrap();
-        assert_eq!(
-            read.record.next_effective,
-            Some(time("2023-02-03T14:16:02Z"))
-        );
+        assert_eq!(read.next_effective, Some(time("2023-02-03T14:16:02Z")));
         assert_eq!(read.changed_at, Some(time("2023-01-04T12:00:00Z")));
         config
             .text
