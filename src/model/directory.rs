@@ -19,6 +19,7 @@
 //! [`Inventory`]: super::Inventory
 
 use super::build::model_error;
+use super::organisation::Hybrid;
 use super::{Certificate, ExchangeState, ModelError, Server, Sighting};
 use crate::source::ldap::DirectoryRecord;
 
@@ -35,6 +36,13 @@ impl ExchangeState {
     ) -> Result<(), ModelError> {
         let origin = directory.origin.clone();
         self.set_auth_config(directory.auth_config, &origin)?;
+        // Only the HybridConfiguration object is read from AD (not the AuthServer and
+        // partner application objects HealthChecker also looks at).
+        self.hybrid.merge(Hybrid {
+            configuration: Some(directory.hybrid_configuration),
+            ..Hybrid::default()
+        });
+        self.hybrid_detected = self.hybrid.detected();
         let records = directory.servers.iter().map(|s| s.server.clone()).collect();
         self.add_server_list(records);
         if !stores_observed {
@@ -97,6 +105,7 @@ mod tests {
                 ..AuthConfigRecord::default()
             },
             servers,
+            hybrid_configuration: false,
         }
     }
 
@@ -125,6 +134,7 @@ mod tests {
         assert!(entry.sightings[0].origin.contains("EXCH01"));
         assert_eq!(entry.sightings[0].server, None);
         assert!(state.auth_config.as_ref().unwrap().current.is_some());
+        assert_eq!(state.hybrid_detected, Some(false));
     }
 
     #[test]

@@ -165,6 +165,10 @@ pub struct DirectoryRecord {
     /// `msExchAuthAuthConfig`, with AD's `whenChanged` of the object as `changed_at`.
     pub auth_config: AuthConfigRecord,
     pub servers: Vec<DirectoryServer>,
+    /// A HybridConfiguration object (`msExchCoexistenceRelationship` below
+    /// `CN=Hybrid Configuration` in the organisation; decompiled Exchange HybridConfiguration)
+    /// exists: what `Get-HybridConfiguration` answers.
+    pub hybrid_configuration: bool,
 }
 
 /// One entry as the directory returned it, attribute names in lower case (AD answers in the
@@ -502,12 +506,13 @@ pub fn read_directory(
     let mut session = Session::open(options, deadline).map_err(fail)?;
     let result = session.read(options).map_err(fail);
     session.close();
-    let (organisation, auth_config, servers) = result?;
+    let read = result?;
     Ok(DirectoryRecord {
         origin,
-        organisation,
-        auth_config,
-        servers,
+        organisation: read.organisation,
+        auth_config: read.auth_config,
+        servers: read.servers,
+        hybrid_configuration: read.hybrid_configuration,
     })
 }
 
@@ -572,10 +577,7 @@ impl Session {
         let _ = self.connection.unbind();
     }
 
-    fn read(
-        &mut self,
-        options: &LdapOptions,
-    ) -> Result<(String, AuthConfigRecord, Vec<DirectoryServer>), String> {
+    fn read(&mut self, options: &LdapOptions) -> Result<Read, String> {
         let configuration = match &options.base {
             Some(base) => base.clone(),
             None => self.configuration_naming_context()?,
@@ -584,9 +586,29 @@ impl Session {
         let organisation = self.organisation(&exchange)?;
         let organisation_name =
             first_rdn_value(&organisation.dn).unwrap_or_else(|| organisation.dn.clone());
-        let auth_config = self.auth_config(&organisation.dn)?;
-        let servers = self.servers(&organisation.dn)?;
-        Ok((organisation_name, auth_config, servers))
+        Ok(Read {
+            auth_config: self.auth_config(&organisation.dn)?,
+            servers: self.servers(&organisation.dn)?,
+            hybrid_configuration: self.hybrid_configuration(&organisation.dn)?,
+            organisation: organisation_name,
+        })
+    }
+
+    /// Whether the organisation has a HybridConfiguration object; its container exists only
+    /// once the Hybrid Configuration Wizard ran.
+    fn hybrid_configuration(&mut self, organisation: &str) -> Result<bool, String> {
+        let container = format!("CN=Hybrid Configuration,{organisation}");
+        match self.search(
+            &container,
+            Scope::OneLevel,
+            "(objectClass=msExchCoexistenceRelationship)",
+            &["cn"],
+            "the HybridConfiguration",
+        ) {
+            Ok(found) => Ok(!found.is_empty()),
+            Err(SearchError::NoSuchObject(_)) => Ok(false),
+            Err(SearchError::Failed(reason)) => Err(reason),
+        }
     }
 
     /// The RootDSE's `configurationNamingContext`.
@@ -699,25 +721,55 @@ impl Session {
         filter: &str,
         attributes: &[&str],
         what: &str,
-    ) -> Result<Vec<Entry>, String> {
-        let left = self.left(&format!("to read {what}"))?;
+    ) -> Result<Vec<Entry>, SearchError> {
+        let left = self
+            .left(&format!("to read {what}"))
+            .map_err(SearchError::Failed)?;
         let doing = format!("the search for {what}");
         let ldap3::SearchResult(entries, result) = self
             .connection
             .with_timeout(left)
             .search(base, scope, filter, attributes.to_vec())
-            .map_err(|e| operation_reason(&doing, &e))?;
+            .map_err(|e| SearchError::Failed(operation_reason(&doing, &e)))?;
         if result.rc == NO_SUCH_OBJECT {
-            return Err(format!("{base} does not exist (searching {what})"));
+            return Err(SearchError::NoSuchObject(format!(
+                "{base} does not exist (searching {what})"
+            )));
         }
         if result.rc != 0 {
-            return Err(result_reason(&doing, result.rc, &result.text));
+            return Err(SearchError::Failed(result_reason(
+                &doing,
+                result.rc,
+                &result.text,
+            )));
         }
         Ok(entries
             .into_iter()
             .filter(|e| !e.is_ref() && !e.is_intermediate())
             .map(|e| Entry::from_search(SearchEntry::construct(e)))
             .collect())
+    }
+}
+
+/// What a session's directory read returns.
+struct Read {
+    organisation: String,
+    auth_config: AuthConfigRecord,
+    servers: Vec<DirectoryServer>,
+    hybrid_configuration: bool,
+}
+
+/// Why a search failed; a missing base is an answer for optional objects.
+enum SearchError {
+    NoSuchObject(String),
+    Failed(String),
+}
+
+impl From<SearchError> for String {
+    fn from(error: SearchError) -> String {
+        match error {
+            SearchError::NoSuchObject(reason) | SearchError::Failed(reason) => reason,
+        }
     }
 }
 

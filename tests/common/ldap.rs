@@ -68,7 +68,10 @@ impl DirectoryTree {
                 "objectClass: msExchAuthAuthConfig".into(),
                 "cn: Auth Configuration".into(),
                 format!("msExchAuthApplicationIdentifier: {}", config.service_name),
-                "whenChanged: 20300101120000.0Z".into(),
+                format!(
+                    "whenChanged: {}",
+                    directory_date(config.changed_at, DateForm::GeneralizedTime)
+                ),
             ];
             for (slot, thumbprint) in [
                 (0, &config.current),
@@ -91,6 +94,17 @@ impl DirectoryTree {
                 lines.push(format!("msExchAuthRealm: {}", config.realm));
             }
             tree.entries.push(lines.join("\n"));
+        }
+        if organisation.hybrid == Some(true) {
+            // Get-HybridConfiguration's object: class msExchCoexistenceRelationship below
+            // CN=Hybrid Configuration (decompiled Exchange HybridConfiguration).
+            let container = format!("CN=Hybrid Configuration,{}", organisation_dn());
+            tree.entries.push(format!(
+                "dn: {container}\nobjectClass: container\ncn: Hybrid Configuration"
+            ));
+            tree.entries.push(format!(
+                "dn: CN=Hybrid Configuration,{container}\nobjectClass: msExchCoexistenceRelationship\ncn: Hybrid Configuration"
+            ));
         }
         for server in &organisation.servers {
             let transport = server
