@@ -528,8 +528,8 @@ impl Session {
     fn open(options: &LdapOptions, deadline: Deadline) -> Result<Session, String> {
         let endpoint = &options.endpoint;
         if options.password.is_empty() {
-            // An empty password is an anonymous bind that "succeeds": refuse it.
-            return Err("the LDAP password is empty".into());
+            // An empty password is an unauthenticated bind that "succeeds" (RFC 4513 5.1.2).
+            return Err("the LDAP password is empty: refused (an unauthenticated bind)".into());
         }
         let addresses = tls::resolve(&endpoint.host, endpoint.port, deadline)
             .map_err(|e| format!("the domain controller is unreachable: {}", e.0))?;
@@ -543,15 +543,8 @@ impl Session {
             .set_std_stream(StdStream::Tcp(stream))
             .set_config(tls_config(options)?)
             .set_starttls(endpoint.security == LdapSecurity::StartTls);
-        let url = match endpoint.security {
-            LdapSecurity::Ldaps => {
-                format!("ldaps://{}:{}", url_host(&endpoint.host), endpoint.port)
-            }
-            LdapSecurity::StartTls => {
-                format!("ldap://{}:{}", url_host(&endpoint.host), endpoint.port)
-            }
-        };
-        let connection = LdapConn::with_settings(settings, &url)
+        // The URL only tells ldap3 the scheme and the name to verify: the stream is ours.
+        let connection = LdapConn::with_settings(settings, &endpoint.origin())
             .map_err(|e| connect_reason(&e, endpoint.security))?;
         let mut session = Session {
             connection,
@@ -775,14 +768,6 @@ impl From<SearchError> for String {
 
 const INVALID_CREDENTIALS: u32 = 49;
 const NO_SUCH_OBJECT: u32 = 32;
-
-fn url_host(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
 
 /// Trust as `--metadata` has it: the webpki roots plus `--ca-file`, or none with `--insecure`.
 fn tls_config(options: &LdapOptions) -> Result<Arc<rustls::ClientConfig>, String> {
