@@ -66,7 +66,7 @@ use time::OffsetDateTime;
 
 use common::exchange::{
     AuthConfigExport, ExportFormat, Organisation, ServerInfo, Store, StoreCert, TextEncoding,
-    decode_text, set_mtime,
+    decode_text, own_certs, set_mtime, store, transport, two_servers,
 };
 use common::monitors::{
     CheckState, PrtgDocument, PrtgLookup, PrtgState, checkmk_worst, nagios_view, parse_checkmk,
@@ -298,38 +298,6 @@ fn fixture_cases(c: &mut Catalogue) {
 }
 
 // --- organisations made with tests/common/exchange.rs -----------------------------------------
-
-/// An internal transport certificate (`CN=<server>`) valid until `not_after`.
-fn transport(server: &str, not_after: OffsetDateTime) -> TestCert {
-    selfsigned_expiring(server, not_after)
-}
-
-/// A healthy server's own certificate: its internal transport certificate, 1500 days left.
-fn own_certs(server: &str) -> Vec<StoreCert> {
-    vec![StoreCert::new(
-        &transport(server, now() + days(1500)),
-        &["IIS", "SMTP"],
-    )]
-}
-
-/// `auth` certificates plus the server's own ones.
-fn store(server: &str, auth: &[&TestCert]) -> Vec<StoreCert> {
-    let mut certs: Vec<StoreCert> = auth.iter().map(|c| StoreCert::new(c, &[])).collect();
-    certs.extend(own_certs(server));
-    certs
-}
-
-/// EXCH01 and EXCH02, collected at [`now`].
-fn two_servers(
-    config: AuthConfigExport,
-    exch01: Vec<StoreCert>,
-    exch02: Vec<StoreCert>,
-) -> Organisation {
-    Organisation::new(now())
-        .auth_config(config)
-        .mailbox("EXCH01", exch01)
-        .mailbox("EXCH02", exch02)
-}
 
 /// EXCH01 and EXCH02 both holding the `auth` certificates.
 fn both_hold(config: AuthConfigExport, auth: &[&TestCert]) -> Organisation {
