@@ -610,6 +610,52 @@ fn organisation_cases(c: &mut Catalogue) {
         &aged(&unreachable, 30),
     );
     c.bundle("bundle from the future (clock skew)", &aged(&healthy, -5));
+
+    // The classes of the judgement at Microsoft's level, in every format.
+    let leftover = selfsigned_expiring("old-exch01", now() + days(10));
+    let mut with_leftover = store("EXCH01", &[&current]);
+    with_leftover.push(StoreCert::new(&leftover, &[]));
+    let unbound = two_servers(config.clone(), with_leftover, store("EXCH02", &[&current]));
+    c.bundle("unbound self-signed certificate 10 days left", &unbound);
+    c.bundle_with("unbound, --alert-unbound", &unbound, "--alert-unbound");
+    let gone = transport("EXCH02", now() + days(900));
+    c.bundle(
+        "internal transport certificate missing",
+        &Organisation::new(now())
+            .auth_config(config.clone())
+            .mailbox("EXCH01", store("EXCH01", &[&current]))
+            .mailbox("EXCH02", vec![StoreCert::new(&current, &[])])
+            .internal_transport(&gone),
+    );
+    let mut branch = ServerInfo::mailbox("EXCH03");
+    branch.site = "Branch".into();
+    c.bundle(
+        "a server in another AD site lacks the current",
+        &both_hold(config.clone(), &[&current])
+            .server(branch, Store::Certificates(own_certs("EXCH03"))),
+    );
+    if let Some(weak) = common::weak::weak_auth_cert(
+        now() - days(10),
+        now() + days(1000),
+        1024,
+        common::weak::SignedWith::Sha1,
+    ) {
+        c.bundle(
+            "current Auth Certificate 1024-bit, SHA-1",
+            &both_hold(AuthConfigExport::current(&weak), &[&weak]),
+        );
+    }
+    let previous = auth_expiring(now() + days(20));
+    let activated = auth_cert(now() - days(31), now() + days(1794));
+    c.bundle(
+        "hybrid (OAuth only) right after a rotation",
+        &both_hold(
+            AuthConfigExport::current(&activated).previous(&previous),
+            &[&activated, &previous],
+        )
+        .hybrid(Some(false))
+        .hybrid_oauth(true, false),
+    );
     c.exports(
         "exports 3 days old",
         &aged(&healthy, 72),
