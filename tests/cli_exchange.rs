@@ -23,8 +23,8 @@ use time::OffsetDateTime;
 use common::exchange::{
     AuthConfigExport, CliXmlCertificates, ExportFormat, Organisation, SERVICE_NAME, SITE,
     ServerInfo, Store, StoreCert, TextEncoding, certificates_clixml, certificates_json7_value,
-    decode_text, json7_text, metric, report_findings, set_mtime, severity_codes, sorted,
-    sorted_codes, write_text,
+    decode_text, json7_text, metric, own_certs, report_findings, set_mtime, severity_codes, sorted,
+    sorted_codes, store, transport, two_servers, write_text,
 };
 use common::{
     AUTH_CN, Output, Run, TestCert, Workdir, XmlElement, anchor, auth_cert, auth_expiring,
@@ -127,38 +127,6 @@ fn now() -> OffsetDateTime {
 /// `--now` for [`now`].
 fn now_args() -> Vec<String> {
     vec!["--now".into(), rfc3339(now())]
-}
-
-/// An internal transport certificate (`CN=<server>`, IIS and SMTP) valid until `not_after`.
-fn transport(server: &str, not_after: OffsetDateTime) -> TestCert {
-    selfsigned_expiring(server, not_after)
-}
-
-/// A healthy server's own certificates: its internal transport certificate, 1500 days left.
-fn own_certs(server: &str) -> Vec<StoreCert> {
-    vec![StoreCert::new(
-        &transport(server, now() + days(1500)),
-        &["IIS", "SMTP"],
-    )]
-}
-
-/// `auth` certificates plus the server's own ones.
-fn store(server: &str, auth: &[&TestCert]) -> Vec<StoreCert> {
-    let mut certs: Vec<StoreCert> = auth.iter().map(|c| StoreCert::new(c, &[])).collect();
-    certs.extend(own_certs(server));
-    certs
-}
-
-/// Two Mailbox servers, EXCH01 and EXCH02, collected at [`now`].
-fn two_servers(
-    config: AuthConfigExport,
-    exch01: Vec<StoreCert>,
-    exch02: Vec<StoreCert>,
-) -> Organisation {
-    Organisation::new(now())
-        .auth_config(config)
-        .mailbox("EXCH01", exch01)
-        .mailbox("EXCH02", exch02)
 }
 
 /// Runs the check on `org` saved as exports in `format`, JSON output.

@@ -66,7 +66,7 @@ use time::OffsetDateTime;
 
 use common::exchange::{
     AuthConfigExport, ExportFormat, Organisation, ServerInfo, Store, StoreCert, TextEncoding,
-    decode_text, set_mtime,
+    decode_text, own_certs, set_mtime, store, transport, two_servers,
 };
 use common::monitors::{
     CheckState, PrtgDocument, PrtgLookup, PrtgState, checkmk_worst, nagios_view, parse_checkmk,
@@ -298,38 +298,6 @@ fn fixture_cases(c: &mut Catalogue) {
 }
 
 // --- organisations made with tests/common/exchange.rs -----------------------------------------
-
-/// An internal transport certificate (`CN=<server>`) valid until `not_after`.
-fn transport(server: &str, not_after: OffsetDateTime) -> TestCert {
-    selfsigned_expiring(server, not_after)
-}
-
-/// A healthy server's own certificate: its internal transport certificate, 1500 days left.
-fn own_certs(server: &str) -> Vec<StoreCert> {
-    vec![StoreCert::new(
-        &transport(server, now() + days(1500)),
-        &["IIS", "SMTP"],
-    )]
-}
-
-/// `auth` certificates plus the server's own ones.
-fn store(server: &str, auth: &[&TestCert]) -> Vec<StoreCert> {
-    let mut certs: Vec<StoreCert> = auth.iter().map(|c| StoreCert::new(c, &[])).collect();
-    certs.extend(own_certs(server));
-    certs
-}
-
-/// EXCH01 and EXCH02, collected at [`now`].
-fn two_servers(
-    config: AuthConfigExport,
-    exch01: Vec<StoreCert>,
-    exch02: Vec<StoreCert>,
-) -> Organisation {
-    Organisation::new(now())
-        .auth_config(config)
-        .mailbox("EXCH01", exch01)
-        .mailbox("EXCH02", exch02)
-}
 
 /// EXCH01 and EXCH02 both holding the `auth` certificates.
 fn both_hold(config: AuthConfigExport, auth: &[&TestCert]) -> Organisation {
@@ -642,6 +610,52 @@ fn organisation_cases(c: &mut Catalogue) {
         &aged(&unreachable, 30),
     );
     c.bundle("bundle from the future (clock skew)", &aged(&healthy, -5));
+
+    // The classes of the judgement at Microsoft's level, in every format.
+    let leftover = selfsigned_expiring("old-exch01", now() + days(10));
+    let mut with_leftover = store("EXCH01", &[&current]);
+    with_leftover.push(StoreCert::new(&leftover, &[]));
+    let unbound = two_servers(config.clone(), with_leftover, store("EXCH02", &[&current]));
+    c.bundle("unbound self-signed certificate 10 days left", &unbound);
+    c.bundle_with("unbound, --alert-unbound", &unbound, "--alert-unbound");
+    let gone = transport("EXCH02", now() + days(900));
+    c.bundle(
+        "internal transport certificate missing",
+        &Organisation::new(now())
+            .auth_config(config.clone())
+            .mailbox("EXCH01", store("EXCH01", &[&current]))
+            .mailbox("EXCH02", vec![StoreCert::new(&current, &[])])
+            .internal_transport(&gone),
+    );
+    let mut branch = ServerInfo::mailbox("EXCH03");
+    branch.site = "Branch".into();
+    c.bundle(
+        "a server in another AD site lacks the current",
+        &both_hold(config.clone(), &[&current])
+            .server(branch, Store::Certificates(own_certs("EXCH03"))),
+    );
+    if let Some(weak) = common::weak::weak_auth_cert(
+        now() - days(10),
+        now() + days(1000),
+        1024,
+        common::weak::SignedWith::Sha1,
+    ) {
+        c.bundle(
+            "current Auth Certificate 1024-bit, SHA-1",
+            &both_hold(AuthConfigExport::current(&weak), &[&weak]),
+        );
+    }
+    let previous = auth_expiring(now() + days(20));
+    let activated = auth_cert(now() - days(31), now() + days(1794));
+    c.bundle(
+        "hybrid (OAuth only) right after a rotation",
+        &both_hold(
+            AuthConfigExport::current(&activated).previous(&previous),
+            &[&activated, &previous],
+        )
+        .hybrid(Some(false))
+        .hybrid_oauth(true, false),
+    );
     c.exports(
         "exports 3 days old",
         &aged(&healthy, 72),

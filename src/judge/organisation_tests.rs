@@ -178,19 +178,29 @@ fn expired_current_without_next_is_critical_and_recommends_replace() {
 }
 
 #[test]
-fn expired_current_with_valid_next_recommends_replace() {
+fn expired_current_with_valid_next_everywhere_publishes_it_else_replaces() {
     let current = auth(-1900, -3);
     let next = auth(-5, 1800);
-    let state = organisation(
+    let everywhere = organisation(
         config(&current, Some((&next, -2))),
         &[
             ("EXCH01", vec![record(&current, &[]), record(&next, &[])]),
             ("EXCH02", vec![record(&current, &[]), record(&next, &[])]),
         ],
     );
-    let report = judge(&state, &Policy::defaults(now()));
-    assert_eq!(action(&report), RecommendedAction::Replace);
+    let report = judge(&everywhere, &Policy::defaults(now()));
+    // Ours (GUIDE's parity table): the valid next one takes over; MEAC would replace.
+    assert_eq!(action(&report), RecommendedAction::PublishNext);
     assert!(!codes(&report).contains(&"auth.next.not_staged"));
+    let not_everywhere = organisation(
+        config(&current, Some((&next, -2))),
+        &[
+            ("EXCH01", vec![record(&current, &[]), record(&next, &[])]),
+            ("EXCH02", vec![record(&current, &[])]),
+        ],
+    );
+    let report = judge(&not_everywhere, &Policy::defaults(now()));
+    assert_eq!(action(&report), RecommendedAction::Replace);
 }
 
 #[test]

@@ -140,7 +140,11 @@ impl Server {
     }
 }
 
-/// Whether a `Get-ExchangeServer` entry must hold the Auth Certificate (MEAC's selection).
+/// Whether a `Get-ExchangeServer` entry must hold the Auth Certificate: MEAC's selection
+/// (Mailbox or Client Access, version 15, not Edge: Get-ExchangeAuthCertificateStatus.ps1).
+/// Unknown roles or version count as required: a server that cannot be ruled out is checked.
+/// This is the one place that decides it; the judgement, the recommendation and the renewal
+/// planner all read `Server::requires_auth_certificate`.
 pub fn requires_auth_certificate(
     major_version: Option<u32>,
     roles: &[String],

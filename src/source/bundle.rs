@@ -312,24 +312,8 @@ fn convert_auth_config(raw: RawAuthConfig) -> Result<AuthConfigRecord, String> {
         optional_thumbprint(value.as_deref())
             .map_err(|text| format!("auth_config: {field} {} is not a thumbprint", quoted(text)))
     };
-    let next_effective = match raw.next_effective.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(parse_date(text).ok_or_else(|| {
-            format!(
-                "auth_config: NextCertificateEffectiveDate {} is not an ISO-8601 date with offset",
-                quoted(text)
-            )
-        })?),
-    };
-    let changed_at = match raw.when_changed.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(parse_date(text).ok_or_else(|| {
-            format!(
-                "auth_config: WhenChangedUTC {} is not an ISO-8601 date with offset",
-                quoted(text)
-            )
-        })?),
-    };
+    let next_effective = auth_config_date("NextCertificateEffectiveDate", raw.next_effective)?;
+    let changed_at = auth_config_date("WhenChangedUTC", raw.when_changed)?;
     Ok(AuthConfigRecord {
         current: thumbprint("CurrentCertificateThumbprint", raw.current)?,
         previous: thumbprint("PreviousCertificateThumbprint", raw.previous)?,
@@ -339,6 +323,19 @@ fn convert_auth_config(raw: RawAuthConfig) -> Result<AuthConfigRecord, String> {
         realm: raw.realm,
         changed_at,
     })
+}
+
+/// An optional AuthConfig date: blank is none, anything else must be ISO-8601 with an offset.
+fn auth_config_date(field: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => parse_date(text).map(Some).ok_or_else(|| {
+            format!(
+                "auth_config: {field} {} is not an ISO-8601 date with offset",
+                quoted(text)
+            )
+        }),
+    }
 }
 
 /// `position` counts from 1, for messages about servers without a name.

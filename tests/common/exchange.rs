@@ -1476,3 +1476,40 @@ pub fn sorted_codes(report: &Value) -> Vec<(String, String)> {
     pairs.sort();
     pairs
 }
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks the organisation tests share, at the anchor instant
+// ---------------------------------------------------------------------------------------------
+
+/// An internal transport certificate (`CN=<server>`) valid until `not_after`.
+pub fn transport(server: &str, not_after: OffsetDateTime) -> TestCert {
+    crate::common::selfsigned_expiring(server, not_after)
+}
+
+/// A healthy server's own certificates: its internal transport certificate (IIS and SMTP),
+/// 1500 days left at the anchor.
+pub fn own_certs(server: &str) -> Vec<StoreCert> {
+    vec![StoreCert::new(
+        &transport(server, crate::common::anchor() + crate::common::days(1500)),
+        &["IIS", "SMTP"],
+    )]
+}
+
+/// `auth` certificates (bound to nothing) plus the server's own ones.
+pub fn store(server: &str, auth: &[&TestCert]) -> Vec<StoreCert> {
+    let mut certs: Vec<StoreCert> = auth.iter().map(|c| StoreCert::new(c, &[])).collect();
+    certs.extend(own_certs(server));
+    certs
+}
+
+/// Two Mailbox servers, EXCH01 and EXCH02, collected at the anchor.
+pub fn two_servers(
+    config: AuthConfigExport,
+    exch01: Vec<StoreCert>,
+    exch02: Vec<StoreCert>,
+) -> Organisation {
+    Organisation::new(crate::common::anchor())
+        .auth_config(config)
+        .mailbox("EXCH01", exch01)
+        .mailbox("EXCH02", exch02)
+}
