@@ -60,7 +60,26 @@ struct SimServer {
     reachable: bool,
     transport: String,
     certificates: Vec<SimCert>,
+    /// The AD site. The certificate servicelet replicates the Auth Certificate to the
+    /// Client Access servers of the site where Set-AuthConfig runs (DOMAIN.md §8; Microsoft
+    /// Learn, Set-AuthConfig; MEAC only asks the admin to check other sites:
+    /// MonitorExchangeAuthCertificate.ps1).
+    #[serde(default)]
+    site: String,
+    /// The certificate bound to the Default Web Site (front end, 443): what
+    /// `Enable-ExchangeCertificate -Services IIS` binds (DOMAIN.md §8; Microsoft Learn,
+    /// Enable-ExchangeCertificate).
+    #[serde(default)]
+    front_end: String,
+    /// The certificate bound to the Exchange Back End site (444): setup binds the internal
+    /// transport certificate there; Enable-ExchangeCertificate never does
+    /// (New-ExchangeAuthCertificate.ps1 removes IIS "to prevent it being bound to Front End").
+    #[serde(default)]
+    back_end: String,
 }
+
+/// The AD site every simulated server is in unless `init --other-site NAME` moves it.
+const DEFAULT_SITE: &str = "Default-First-Site-Name";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SimCert {
@@ -85,12 +104,40 @@ impl SimCert {
         Certificate::from_der(&STANDARD.decode(&self.der).unwrap_or_default())
             .expect("simulator certificates are valid DER")
     }
-    fn services_text(&self) -> String {
-        if self.services.is_empty() {
+}
+
+impl SimServer {
+    /// A certificate's services as Get-ExchangeCertificate shows them: IIS when either web
+    /// site is bound to it, whatever the flags say.
+    fn services_of(&self, c: &SimCert) -> Vec<String> {
+        let mut list: Vec<String> = c.services.iter().filter(|s| *s != "IIS").cloned().collect();
+        if self.front_end == c.thumbprint || self.back_end == c.thumbprint {
+            list.insert(0, "IIS".into());
+        }
+        list
+    }
+
+    fn services_text(&self, c: &SimCert) -> String {
+        let list = self.services_of(c);
+        if list.is_empty() {
             "None".into()
         } else {
-            self.services.join(", ")
+            list.join(", ")
         }
+    }
+
+    fn site(&self) -> &str {
+        if self.site.is_empty() {
+            DEFAULT_SITE
+        } else {
+            &self.site
+        }
+    }
+
+    fn holds(&self, thumbprint: &str) -> bool {
+        self.certificates
+            .iter()
+            .any(|c| c.thumbprint.eq_ignore_ascii_case(thumbprint))
     }
 }
 
@@ -129,8 +176,14 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
         let name = format!("EXCH{i:02}");
         let transport = SimCert::new(
             make_cert(&name, now - days(400), now + days(1400)),
-            &["IIS", "SMTP"],
+            &["SMTP"],
             "Microsoft Exchange",
+        );
+        // The CA certificate clients see on the front end (443).
+        let public = SimCert::new(
+            make_cert("mail.contoso.lab", now - days(30), now + days(335)),
+            &["IMAP", "POP"],
+            "mail.contoso.lab",
         );
         let wmsvc = SimCert::new(
             make_cert(
@@ -145,7 +198,10 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
             name,
             reachable: true,
             transport: transport.thumbprint.clone(),
-            certificates: vec![transport, wmsvc],
+            site: DEFAULT_SITE.into(),
+            front_end: public.thumbprint.clone(),
+            back_end: transport.thumbprint.clone(),
+            certificates: vec![transport, public, wmsvc],
         });
     }
     let auth = |nb: DateTime<Utc>, na: DateTime<Utc>| {
@@ -162,21 +218,29 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
     };
     let healthy = auth(now - days(700), now + days(1100));
     match scenario {
-        "healthy" | "selfsigned" | "cleanup" => {
+        "healthy" | "selfsigned" | "selfsigned-remote" | "cleanup" => {
             add_all(&mut org, &healthy);
             org.current = healthy.thumbprint.clone();
-            if scenario == "selfsigned" {
-                let name = org.servers[0].name.clone();
+            if scenario.starts_with("selfsigned") {
+                // selfsigned-remote: the expiring transport certificate is on the last server,
+                // not on the one the plan runs on.
+                let at = if scenario == "selfsigned" {
+                    0
+                } else {
+                    org.servers.len() - 1
+                };
+                let name = org.servers[at].name.clone();
                 let renewed = SimCert::new(
                     make_cert(&name, now - days(1815), now + days(10)),
-                    &["IIS", "SMTP"],
+                    &["SMTP"],
                     "Microsoft Exchange",
                 );
-                let s = &mut org.servers[0];
+                let s = &mut org.servers[at];
                 for c in &mut s.certificates {
-                    c.services.clear();
+                    c.services.retain(|x| x != "SMTP");
                 }
                 s.transport = renewed.thumbprint.clone();
+                s.back_end = renewed.thumbprint.clone();
                 s.certificates.push(renewed);
             }
             if scenario == "cleanup" {
@@ -268,7 +332,7 @@ fn export_bundle(org: &Org) -> Json {
                     .iter()
                     .map(|c| {
                         let status = if c.facts().is_expired(org.now) { "DateInvalid" } else { "Valid" };
-                        json!({"thumbprint": c.thumbprint, "raw_data": c.der, "services": c.services, "friendly_name": c.friendly_name, "status": status})
+                        json!({"thumbprint": c.thumbprint, "raw_data": c.der, "services": s.services_of(c), "friendly_name": c.friendly_name, "status": status})
                     })
                     .collect()
             } else {
@@ -276,7 +340,7 @@ fn export_bundle(org: &Org) -> Json {
             };
             json!({
                 "name": s.name, "fqdn": format!("{}.contoso.lab", s.name.to_ascii_lowercase()),
-                "site": "Default-First-Site-Name", "version": "Version 15.2 (Build 1544.4)", "major_version": 15,
+                "site": s.site(), "version": "Version 15.2 (Build 1544.4)", "major_version": 15,
                 "roles": ["Mailbox"], "is_edge": false, "reachable": s.reachable,
                 "error": if s.reachable { Json::Null } else { json!("WinRM cannot complete the operation") },
                 "internal_transport_certificate_thumbprint": if s.reachable { json!(s.transport) } else { Json::Null },
@@ -363,6 +427,8 @@ struct Sim {
 }
 
 const MUTATING: &[&str] = &[
+    "Copy-RenewAuthCertificate",
+    "Set-RenewBackEndCertificate",
     "New-ExchangeCertificate",
     "Enable-ExchangeCertificate",
     "Import-ExchangeCertificate",
@@ -789,7 +855,7 @@ impl Sim {
                             .as_ref()
                             .is_none_or(|t| t.eq_ignore_ascii_case(&c.thumbprint))
                     })
-                    .map(|c| cert_value(c, &s.name))
+                    .map(|c| cert_value(c, s))
                     .collect();
                 match thumb {
                     Some(t) if list.is_empty() => fail(format!(
@@ -801,43 +867,24 @@ impl Sim {
                 }
             }
             "new-exchangecertificate" => {
-                let (subject_cn, friendly, target) = match &input {
-                    Some(Value::Obj(old)) => {
-                        let subject = old.get("Subject").map(Value::text).unwrap_or_default();
-                        let cn = subject.trim_start_matches("CN=").to_string();
-                        (
-                            cn,
-                            old.get("FriendlyName").map(Value::text).unwrap_or_default(),
-                            old.get("Server")
-                                .map(Value::text)
-                                .unwrap_or(server_name.clone()),
-                        )
-                    }
-                    Some(_) => {
-                        return fail(
-                            "New-ExchangeCertificate: the pipeline input is not a certificate",
-                        );
-                    }
-                    None => {
-                        let subject = text("subjectname").ok_or(Failure(
-                            "New-ExchangeCertificate: -SubjectName is required in the simulator"
-                                .into(),
-                        ))?;
-                        let cn = subject
-                            .split_once('=')
-                            .map(|(_, v)| v.to_string())
-                            .unwrap_or(subject);
-                        (
-                            cn,
-                            text("friendlyname").unwrap_or_default(),
-                            server_name.clone(),
-                        )
-                    }
-                };
-                // Default services IMAP, POP, SMTP (piped renewals: none until enabled).
+                // The pipeline input (-Instance) is deprecated and no longer used, and the
+                // cmdlet runs on the local server unless -Server is given (DOMAIN.md §8;
+                // Microsoft Learn, New-ExchangeCertificate): a piped certificate neither
+                // chooses the server nor the subject.
+                let _ignored_instance = input;
+                let target = server_name.clone();
+                // Without -SubjectName the subject is the name of the server it runs on
+                // (Microsoft Learn, New-ExchangeCertificate -SubjectName).
+                let subject = text("subjectname").unwrap_or_else(|| format!("CN={target}"));
+                let subject_cn = subject
+                    .split_once('=')
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or(subject);
+                let friendly = text("friendlyname").unwrap_or_else(|| "Microsoft Exchange".into());
+                // Default services IMAP, POP, SMTP (Microsoft Learn, New-ExchangeCertificate
+                // -Services).
                 let services: Vec<String> = match text("services") {
                     Some(list) => parse_services(&list)?,
-                    None if input.is_some() => Vec::new(),
                     None => vec!["IMAP".into(), "POP".into(), "SMTP".into()],
                 };
                 let der = make_cert(
@@ -858,7 +905,11 @@ impl Sim {
                 if services.iter().any(|x| x == "SMTP") || overwrite_anyway {
                     s.transport = cert.thumbprint.clone();
                 }
-                let value = cert_value(&cert, &s.name);
+                // -Services IIS binds the Default Web Site (DOMAIN.md §8).
+                if services.iter().any(|x| x == "IIS") {
+                    s.front_end = cert.thumbprint.clone();
+                }
+                let value = cert_value(&cert, s);
                 s.certificates.push(cert);
                 Ok(value)
             }
@@ -883,10 +934,12 @@ impl Sim {
                         "The certificate with thumbprint {thumb} has expired."
                     ));
                 }
+                // -Services IIS binds the Default Web Site (front end, 443), never the
+                // Exchange Back End site (DOMAIN.md §8; Microsoft Learn,
+                // Enable-ExchangeCertificate; MEAC New-ExchangeAuthCertificate.ps1 removes IIS
+                // from the transport certificate's services for that reason).
                 if services.iter().any(|x| x == "IIS") {
-                    for c in &mut s.certificates {
-                        c.services.retain(|x| x != "IIS");
-                    }
+                    s.front_end = s.certificates[index].thumbprint.clone();
                 }
                 if services.iter().any(|x| x == "SMTP") {
                     s.transport = s.certificates[index].thumbprint.clone();
@@ -901,6 +954,14 @@ impl Sim {
             }
             "export-exchangecertificate" => {
                 let thumb = text("thumbprint").unwrap_or_default();
+                // Since the October 2025 security update Export-ExchangeCertificate refuses the
+                // Auth Certificate (KB5069337; DOMAIN.md §8; MEAC's
+                // Import-ExchangeAuthCertificateToServers.ps1 exports through .NET instead).
+                if self.is_auth_certificate(&server_name, &thumb)? {
+                    return fail(format!(
+                        "Export-ExchangeCertificate: exporting the Auth Certificate {thumb} with its private key is blocked (KB5069337)."
+                    ));
+                }
                 let password = match p.get("password") {
                     Some(Value::Secure(id)) => id.clone(),
                     _ => {
@@ -960,7 +1021,7 @@ impl Sim {
                         cert.thumbprint
                     ));
                 }
-                let value = cert_value(&cert, &s.name);
+                let value = cert_value(&cert, s);
                 s.certificates.push(cert);
                 Ok(value)
             }
@@ -979,9 +1040,11 @@ impl Sim {
                     ));
                 };
                 let c = &s.certificates[index];
-                // In use: bound to IIS, the default SMTP (internal transport) certificate, or
-                // named by AuthConfig.
-                if c.services.iter().any(|x| x == "IIS")
+                // In use: bound to a web site (front end 443 or back end 444), the default
+                // SMTP (internal transport) certificate, or named by AuthConfig (Microsoft
+                // Learn, Remove-ExchangeCertificate: a certificate in use can't be removed).
+                if s.front_end == c.thumbprint
+                    || s.back_end == c.thumbprint
                     || s.transport == c.thumbprint
                     || c.thumbprint == current
                     || c.thumbprint == next
@@ -994,6 +1057,22 @@ impl Sim {
                 Ok(Value::Null)
             }
             "set-authconfig" => self.set_auth_config(p),
+            "copy-renewauthcertificate" => self.copy_auth_certificate(p),
+            // The prelude's IIS rebinding of the Exchange Back End site (444): the site's
+            // https binding takes any certificate of the server's store (IIS
+            // WebAdministration, AddSslCertificate); only that site changes (DOMAIN.md §8).
+            "set-renewbackendcertificate" => {
+                let thumb = text("thumbprint").unwrap_or_default();
+                let s = self.server(&server_name)?;
+                if !s.holds(&thumb) {
+                    return fail(format!(
+                        "A specified logon session does not exist. It may already have been terminated. (0x80070520): {thumb} is not in LocalMachine\\My on {}",
+                        s.name
+                    ));
+                }
+                s.back_end = thumb.to_ascii_uppercase();
+                Ok(Value::Null)
+            }
             "restart-service" => {
                 let service = text("name").unwrap_or_default();
                 if service.eq_ignore_ascii_case("MSExchangeServiceHost") {
@@ -1088,8 +1167,9 @@ impl Sim {
             if !cert.exportable && !force {
                 return fail("The certificate's private key is not exportable.");
             }
-            self.org.next = thumb;
+            self.org.next = thumb.clone();
             self.org.next_effective = Some(date);
+            self.replicate_in_site(&thumb);
             return Ok(Value::Null);
         }
         if p.get("publishcertificate").is_some_and(Value::truthy) {
@@ -1100,6 +1180,10 @@ impl Sim {
             self.org.previous = if clear { String::new() } else { old };
             self.org.current = std::mem::take(&mut self.org.next);
             self.org.next_effective = None;
+            // "immediately deployed to all Client Access servers" (Microsoft Learn,
+            // Set-AuthConfig -PublishCertificate): of this AD site (DOMAIN.md §8).
+            let current = self.org.current.clone();
+            self.replicate_in_site(&current);
             return Ok(Value::Null);
         }
         if let Some(thumb) = p.get("certificatethumbprint").map(Value::text) {
@@ -1114,6 +1198,97 @@ impl Sim {
         fail("Set-AuthConfig: no parameter the simulator knows")
     }
 
+    fn is_auth_certificate(&mut self, server: &str, thumb: &str) -> R<bool> {
+        let named = [&self.org.current, &self.org.next, &self.org.previous]
+            .iter()
+            .any(|t| !t.is_empty() && t.eq_ignore_ascii_case(thumb));
+        let s = self.server(server)?;
+        let subject_is_auth = s
+            .certificates
+            .iter()
+            .find(|c| c.thumbprint.eq_ignore_ascii_case(thumb))
+            .is_some_and(|c| c.facts().subject.contains(AUTH_CERTIFICATE_CN));
+        Ok(named || subject_is_auth)
+    }
+
+    /// The certificate servicelet copies the certificate Set-AuthConfig names to the reachable
+    /// servers of the AD site where it runs, from the local store (DOMAIN.md §2 and §8;
+    /// Microsoft Learn, Set-AuthConfig). Servers in other sites keep lacking it: MEAC tells
+    /// the admin to check them (MonitorExchangeAuthCertificate.ps1).
+    fn replicate_in_site(&mut self, thumb: &str) {
+        let local = self.local.clone();
+        let Some(source) = self
+            .org
+            .servers
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(&local))
+        else {
+            return;
+        };
+        let site = source.site().to_string();
+        let Some(cert) = source
+            .certificates
+            .iter()
+            .find(|c| c.thumbprint.eq_ignore_ascii_case(thumb))
+            .cloned()
+        else {
+            return;
+        };
+        let mut copied = cert;
+        copied.services.clear();
+        for s in &mut self.org.servers {
+            if s.reachable && s.site() == site && !s.holds(thumb) {
+                s.certificates.push(copied.clone());
+                self.org.events.push(format!(
+                    "certificate servicelet replicated {thumb} to {} (site {site})",
+                    s.name
+                ));
+            }
+        }
+    }
+
+    /// The prelude's `Copy-RenewAuthCertificate`: it waits for replication (the clock moves
+    /// by the wait), then exports like MEAC's Export-CertificateAndPrivateKey.ps1
+    /// (X509Certificate2.Export(Pfx) inside Invoke-Command on the source: fails without an
+    /// exportable private key) and imports with Import-ExchangeCertificate
+    /// (Import-ExchangeAuthCertificateToServers.ps1).
+    fn copy_auth_certificate(&mut self, p: &BTreeMap<String, Value>) -> R<Value> {
+        let text = |k: &str| p.get(k).map(Value::text).unwrap_or_default();
+        let (source, target, thumb) = (text("source"), text("target"), text("thumbprint"));
+        let wait: i64 = text("waitseconds").parse().unwrap_or(0);
+        if self.server(&target)?.holds(&thumb) {
+            self.out.push(format!("{target} holds {thumb}"));
+            return Ok(Value::Null);
+        }
+        self.org.now += Duration::seconds(wait.max(0));
+        if self.server(&target)?.holds(&thumb) {
+            return Ok(Value::Null);
+        }
+        let cert = self
+            .server(&source)?
+            .certificates
+            .iter()
+            .find(|c| c.thumbprint.eq_ignore_ascii_case(&thumb))
+            .cloned()
+            .ok_or(Failure(format!(
+                "Certificate with thumbprint {thumb} not found in LocalMachine\\My"
+            )))?;
+        if !cert.exportable {
+            return fail(format!(
+                "The private key couldn't be exported. It either couldn't be accessed or isn't exportable: {thumb}"
+            ));
+        }
+        let mut copied = cert;
+        copied.services.clear();
+        copied.exportable = true;
+        let s = self.server(&target)?;
+        s.certificates.push(copied);
+        self.org.events.push(format!(
+            "copied {thumb} from {source} to {target} (.NET export)"
+        ));
+        Ok(Value::Null)
+    }
+
     /// The runner's `Get-RenewState`, natively.
     fn renew_state(&mut self, servers: Vec<String>, nonce: &str) {
         let when = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -1122,7 +1297,7 @@ impl Sim {
             .map(|name| match self.server(name) {
                 Ok(s) => json!({
                     "name": s.name, "reachable": true, "error": null, "transport": s.transport,
-                    "certificates": s.certificates.iter().map(|c| json!({"thumbprint": c.thumbprint, "services": c.services_text(), "not_after": when(c.facts().not_after), "subject": c.facts().subject})).collect::<Vec<_>>(),
+                    "certificates": s.certificates.iter().map(|c| json!({"thumbprint": c.thumbprint, "services": s.services_text(c), "not_after": when(c.facts().not_after), "subject": c.facts().subject})).collect::<Vec<_>>(),
                 }),
                 Err(Failure(e)) => json!({"name": name, "reachable": false, "error": e, "transport": null, "certificates": []}),
             })
@@ -1237,15 +1412,15 @@ fn first_command(root: Node) -> Option<Node> {
     }
 }
 
-fn cert_value(c: &SimCert, server: &str) -> Value {
+fn cert_value(c: &SimCert, server: &SimServer) -> Value {
     let facts = c.facts();
     let mut m = BTreeMap::new();
     m.insert("Thumbprint".into(), Value::Str(c.thumbprint.clone()));
     m.insert("Subject".into(), Value::Str(facts.subject.clone()));
     m.insert("FriendlyName".into(), Value::Str(c.friendly_name.clone()));
-    m.insert("Services".into(), Value::Str(c.services_text()));
+    m.insert("Services".into(), Value::Str(server.services_text(c)));
     m.insert("NotAfter".into(), Value::Date(facts.not_after));
-    m.insert("Server".into(), Value::Str(server.into()));
+    m.insert("Server".into(), Value::Str(server.name.clone()));
     Value::Obj(m)
 }
 
@@ -1322,7 +1497,16 @@ fn main() {
             let count = arg_value(&args, "--servers")
                 .map_or(Ok(2), |s| s.parse::<usize>())
                 .map_err(|e| e.to_string())?;
-            let org = init(&scenario, now, count)?;
+            let mut org = init(&scenario, now, count)?;
+            // --other-site NAME: that server is in another AD site, out of the certificate
+            // servicelet's reach (DOMAIN.md §8).
+            if let Some(name) = arg_value(&args, "--other-site") {
+                for s in &mut org.servers {
+                    if s.name.eq_ignore_ascii_case(&name) {
+                        s.site = "Branch-Site".into();
+                    }
+                }
+            }
             std::fs::write(
                 &org_path,
                 serde_json::to_string_pretty(&org).map_err(|e| e.to_string())?,

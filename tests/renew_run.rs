@@ -6,7 +6,7 @@
 mod common;
 
 use common::renew::{SCENARIOS, SimOrg, assert_not_broken, current_is_valid_everywhere, text};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What the check must say after a complete run of the scenario.
 fn expected_check(scenario: &str, code: i32, output: &str) {
@@ -55,7 +55,12 @@ fn every_scenario_runs_to_a_healthy_organisation() {
         let output = org.run_execute(options, &[]);
         assert!(output.status.success(), "{scenario}: {}", text(&output));
         let after = org.state();
-        assert_not_broken(&before, &after, *scenario == "selfsigned", scenario);
+        assert_not_broken(
+            &before,
+            &after,
+            scenario.starts_with("selfsigned"),
+            scenario,
+        );
         assert!(current_is_valid_everywhere(&after), "{scenario}: {after:#}");
         let (code, check) = org.check();
         expected_check(scenario, code, &check);
@@ -119,7 +124,12 @@ fn a_failure_at_any_cmdlet_of_any_scenario_never_breaks_the_organisation_and_res
                     text(&output)
                 );
                 let after = org.state();
-                assert_not_broken(&before, &after, *scenario == "selfsigned", &context);
+                assert_not_broken(
+                    &before,
+                    &after,
+                    scenario.starts_with("selfsigned"),
+                    &context,
+                );
                 // The journal says which step failed and why.
                 let failed: Vec<Value> = org
                     .journal()
@@ -150,7 +160,7 @@ fn a_failure_at_any_cmdlet_of_any_scenario_never_breaks_the_organisation_and_res
                 assert_not_broken(
                     &before,
                     &end,
-                    *scenario == "selfsigned",
+                    scenario.starts_with("selfsigned"),
                     &format!("{context}, resumed"),
                 );
                 let (code, check) = org.check();
@@ -215,9 +225,15 @@ fn an_interrupted_run_resumes_without_creating_a_second_certificate() {
         "{}",
         text(&output)
     );
+    // Step 1 by the journal; the copy to EXCH02 because the servicelet replicated it when the
+    // certificate was staged (DOMAIN.md §8).
+    let done: Vec<Value> = events(&org, "step_already_done")
+        .iter()
+        .map(|e| e["step"].clone())
+        .collect();
     assert_eq!(
-        events(&org, "step_already_done").len(),
-        1,
+        done,
+        [json!("new-auth-certificate"), json!("import-new-exch02")],
         "{:#?}",
         org.journal()
     );
@@ -338,4 +354,137 @@ fn a_completed_run_is_never_resumed() {
     let next = org.state()["next"].clone();
     assert_ne!(next, first_new);
     assert_ne!(next, "");
+}
+
+/// Issue 15 item 1. The October 2025 security update blocks Export-ExchangeCertificate for the
+/// Auth Certificate (KB5069337) and the simulator refuses it; the plan relies on the
+/// certificate servicelet within the AD site (EXCH02) and copies to another site (EXCH03) the
+/// way MEAC does now (.NET export inside Invoke-Command). Failed before: the import step ran
+/// Export-ExchangeCertificate.
+#[test]
+fn a_new_auth_certificate_reaches_every_site_without_export_exchange_certificate() {
+    let org = SimOrg::with("stage", &["--servers", "3", "--other-site", "EXCH03"]);
+    let before = org.state();
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = org.state();
+    assert_not_broken(&before, &after, false, "stage across sites");
+    let next = after["next"].as_str().unwrap();
+    for server in after["servers"].as_array().unwrap() {
+        assert!(
+            server["certificates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["thumbprint"] == next),
+            "{} lacks the staged certificate",
+            server["name"]
+        );
+    }
+    let events: Vec<&str> = after["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("servicelet replicated") && e.contains("EXCH02")),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.contains("to EXCH03 (.NET export)")),
+        "{events:#?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.starts_with("Export-ExchangeCertificate"))
+    );
+    let (code, check) = org.check();
+    expected_check("stage", code, &check);
+}
+
+/// Issue 15 item 1, for an existing certificate missing on a server: copied at once, by .NET.
+/// Failed before: Export-ExchangeCertificate of the current Auth Certificate was refused.
+#[test]
+fn a_missing_current_certificate_is_copied_without_export_exchange_certificate() {
+    for scenario in ["import", "import-next"] {
+        let org = SimOrg::new(scenario);
+        let output = org.run_execute(&[], &[]);
+        assert!(output.status.success(), "{scenario}: {}", text(&output));
+        let events = org.state()["events"].to_string();
+        assert!(events.contains("(.NET export)"), "{scenario}: {events}");
+        assert!(!events.contains("\"Export-ExchangeCertificate"), "{events}");
+    }
+}
+
+/// Issue 15 item 2. The internal transport certificate is bound to the Exchange Back End site
+/// (444); its renewal must not bind the self-signed successor to the front end (443), and
+/// --cleanup removes the old one only once no web site uses it (the simulator refuses to remove
+/// a bound certificate). Failed before: the renewal enabled the new certificate for "IIS, SMTP".
+#[test]
+fn renewing_the_transport_certificate_keeps_the_front_end_and_moves_the_back_end() {
+    let org = SimOrg::new("selfsigned");
+    let before = org.state();
+    let old = before["servers"][0]["transport"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(before["servers"][0]["back_end"], old.as_str());
+    let output = org.run_execute(&["--cleanup"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = org.state();
+    assert_not_broken(&before, &after, true, "selfsigned");
+    let server = &after["servers"][0];
+    let new = server["transport"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(server["front_end"], before["servers"][0]["front_end"]);
+    assert_eq!(server["back_end"], new);
+    assert!(
+        !server["certificates"].to_string().contains(&old),
+        "the replaced certificate stays: {server:#}"
+    );
+}
+
+/// Issue 15 item 3. New-ExchangeCertificate runs on the local server unless -Server is given,
+/// and ignores a piped certificate (DOMAIN.md §8); the simulator does the same. EXCH02's
+/// expiring transport certificate must be renewed on EXCH02 with its own name, from EXCH01.
+/// Failed before: the piped New-ExchangeCertificate created it on EXCH01.
+#[test]
+fn another_servers_certificate_is_created_on_that_server() {
+    let org = SimOrg::new("selfsigned-remote");
+    let before = org.state();
+    let output = org.run_execute(&["--cleanup"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = org.state();
+    assert_not_broken(&before, &after, true, "selfsigned-remote");
+    assert_eq!(
+        before["servers"][0]["certificates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        after["servers"][0]["certificates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        "EXCH01's store changed"
+    );
+    let exch02 = &after["servers"][1];
+    assert_ne!(exch02["transport"], before["servers"][1]["transport"]);
+    let der = exch02["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["thumbprint"] == exch02["transport"])
+        .and_then(|c| c["der"].as_str())
+        .unwrap();
+    let cert = exchange_authcert::model::Certificate::from_der(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cert.subject, "CN=EXCH02");
+    let (code, check) = org.check();
+    expected_check("selfsigned-remote", code, &check);
 }

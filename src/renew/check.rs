@@ -38,6 +38,11 @@ pub enum Check {
         server: ServerName,
         thumbprint: ThumbRef,
     },
+    /// Bound to no web site (its services do not include IIS).
+    NoIis {
+        server: ServerName,
+        thumbprint: ThumbRef,
+    },
     /// Enabled for at least these services.
     BoundTo {
         server: ServerName,
@@ -95,6 +100,10 @@ impl Check {
             }
             Check::NotBound { server, thumbprint } => format!(
                 "{} is enabled for none of IIS, SMTP, IMAP, POP on {server}",
+                thumbprint.describe()
+            ),
+            Check::NoIis { server, thumbprint } => format!(
+                "{} is bound to no web site (no IIS) on {server}",
                 thumbprint.describe()
             ),
             Check::BoundTo {
@@ -169,6 +178,9 @@ impl Check {
                 "$null -eq ({} | Where-Object {{ @('IIS', 'SMTP', 'IMAP', 'POP') -contains $_ }})",
                 services(server, thumbprint)
             ),
+            Check::NoIis { server, thumbprint } => {
+                format!("{} -notcontains 'IIS'", services(server, thumbprint))
+            }
             Check::BoundTo {
                 server,
                 thumbprint,
@@ -230,6 +242,14 @@ impl Check {
                         .iter()
                         .any(|f| f.eq_ignore_ascii_case(svc))
                 })
+            }),
+            Check::NoIis {
+                server: s,
+                thumbprint,
+            } => server(s)?.find(&resolve(thumbprint)?).is_some_and(|c| {
+                !c.service_list()
+                    .iter()
+                    .any(|svc| svc.eq_ignore_ascii_case("IIS"))
             }),
             Check::BoundTo {
                 server: s,

@@ -139,7 +139,20 @@ impl AuthRole {
 pub struct SelfSignedRenewal {
     pub server: ServerName,
     pub old: Thumbprint,
+    /// The old certificate's subject (`CN=…`), given to `New-ExchangeCertificate` explicitly:
+    /// a piped certificate is ignored (DOMAIN.md §8).
+    pub subject: String,
+    /// The services the new certificate is enabled for: the old one's, without IIS for the
+    /// internal transport certificate (see `keeps_back_end`).
     pub services: Vec<&'static str>,
+    /// The old certificate is the internal transport certificate bound to IIS: the Exchange
+    /// Back End site (444). `Enable-ExchangeCertificate -Services IIS` would bind the front
+    /// end instead, so IIS is left out, as MEAC does (New-ExchangeAuthCertificate.ps1), and
+    /// the back-end binding is moved by its own step.
+    pub keeps_back_end: bool,
+    /// The server's internal transport certificate already renews this one (an earlier run
+    /// stopped before moving the back-end binding): nothing new is created.
+    pub successor: Option<Thumbprint>,
     pub friendly_name: Option<String>,
     /// It is the server's internal transport certificate: its renewal replaces that on purpose.
     pub is_transport: bool,
@@ -692,6 +705,34 @@ fn self_signed_renewals(facts: &Facts, out: &mut Planning) -> Result<(), Validat
     Ok(())
 }
 
+/// A former internal transport certificate still on a web site: the server's transport
+/// certificate now is a healthy one with the same subject, made by an earlier run that stopped
+/// before the back-end binding moved. Renewing it again would make one more certificate and,
+/// as it is no longer the transport certificate, would enable the new one for IIS: the front
+/// end (DOMAIN.md §8).
+fn back_end_successor(
+    facts: &Facts,
+    server: &str,
+    certificate: &CertificateReport,
+) -> Option<Thumbprint> {
+    let transport = facts
+        .state
+        .server(server)?
+        .internal_transport_certificate
+        .as_ref()?;
+    if *transport == certificate.thumbprint {
+        return None;
+    }
+    let successor = facts
+        .report
+        .certificates
+        .iter()
+        .find(|c| c.thumbprint == *transport)?;
+    let healthy = matches!(successor.state, Severity::Ok | Severity::Info);
+    (healthy && successor.subject.eq_ignore_ascii_case(&certificate.subject))
+        .then(|| transport.clone())
+}
+
 fn self_signed_renewal(
     facts: &Facts,
     certificate: &CertificateReport,
@@ -704,20 +745,30 @@ fn self_signed_renewal(
         return Ok(None);
     }
     let server = ServerName::parse(server)?;
-    let services: Vec<&'static str> = services
+    let mut services: Vec<&'static str> = services
         .iter()
         .map(|s| powershell::service(s))
         .collect::<Result<_, _>>()?;
+    let is_transport = facts.is_transport_certificate(server.as_str(), &certificate.thumbprint);
+    // MEAC: "Internal transport certificate is bound to Back End Website - avoid to enable it
+    // for IIS to prevent it being bound to Front End" (New-ExchangeAuthCertificate.ps1).
+    let successor = back_end_successor(facts, server.as_str(), certificate);
+    let keeps_back_end = (is_transport || successor.is_some()) && services.contains(&"IIS");
+    if keeps_back_end {
+        services.retain(|s| *s != "IIS");
+    }
     let friendly_name = sighting
         .friendly_name
         .as_deref()
         .map(|f| powershell::text(f, "friendly name"))
         .transpose()?;
-    let is_transport = facts.is_transport_certificate(server.as_str(), &certificate.thumbprint);
     Ok(Some(SelfSignedRenewal {
         old: powershell::thumbprint(certificate.thumbprint.as_str())?,
+        subject: powershell::text(&certificate.subject, "certificate subject")?,
         server,
         services,
+        keeps_back_end,
+        successor,
         friendly_name,
         is_transport,
         days_left: certificate.days_left,

@@ -175,8 +175,6 @@ pub enum Var {
     Cert,
     Old,
     Transport,
-    Password,
-    Export,
 }
 
 impl Var {
@@ -185,8 +183,6 @@ impl Var {
             Var::Cert => "$renewCert",
             Var::Old => "$renewOld",
             Var::Transport => "$renewTransport",
-            Var::Password => "$renewPassword",
-            Var::Export => "$renewExport",
         }
     }
 }
@@ -205,6 +201,8 @@ pub enum Arg {
     SwitchFalse,
     /// `@()`.
     EmptyArray,
+    /// `@('a', 'b')`: validated strings, each single-quoted.
+    StrList(Vec<String>),
     /// A property of a step variable (`$renewExport.FileData`).
     Property(Var, &'static str),
     Variable(Var),
@@ -224,6 +222,10 @@ impl Arg {
             Arg::Bool(false) => "$false".into(),
             Arg::Switch | Arg::SwitchFalse => String::new(),
             Arg::EmptyArray => "@()".into(),
+            Arg::StrList(list) => {
+                let quoted: Vec<String> = list.iter().map(|s| quote(s)).collect();
+                format!("@({})", quoted.join(", "))
+            }
             Arg::Property(var, property) => format!("{}.{property}", var.name()),
             Arg::Variable(var) => var.name().into(),
             Arg::Date(at) => quote(&at.to_rfc3339_opts(SecondsFormat::Secs, true)),
@@ -286,12 +288,103 @@ pub enum Statement {
     AssignPipe(Var, Command, Command),
     /// `$global:RenewNew<slot> = $var.Thumbprint`
     Remember(u8, Var),
-    /// `$renewPassword = ConvertTo-SecureString -String (…random…) -AsPlainText -Force`: a
-    /// one-time password made on the Exchange server from two random GUIDs; it never leaves it.
-    OneTimePassword,
     /// `Invoke-Command -ComputerName 'S' -ScriptBlock { … }`
     Remote(ServerName, Vec<Command>),
+    /// `Copy-RenewAuthCertificate` (see [`STEP_FUNCTIONS`]): wait up to `wait_seconds` for
+    /// the certificate servicelet to replicate `thumbprint` to `target`, else copy it from
+    /// `source` the way MEAC does.
+    CopyAuth {
+        source: ServerName,
+        target: ServerName,
+        thumbprint: ThumbRef,
+        wait_seconds: u32,
+    },
+    /// `Set-RenewBackEndCertificate` (see [`STEP_FUNCTIONS`]).
+    BindBackEnd {
+        server: ServerName,
+        thumbprint: ThumbRef,
+    },
 }
+
+/// Defines `Copy-RenewAuthCertificate` and `Set-RenewBackEndCertificate`, in every script and
+/// in the runner's prelude.
+///
+/// `Set-RenewBackEndCertificate`: the internal transport certificate is bound to the Exchange
+/// Back End site (444); `Enable-ExchangeCertificate -Services IIS` would bind the Default Web
+/// Site instead (DOMAIN.md §8; MEAC's New-ExchangeAuthCertificate.ps1 leaves IIS out of the
+/// transport certificate's services for that reason), so a renewed one is bound there with
+/// IIS's own WebAdministration module.
+///
+/// `Export-ExchangeCertificate` refuses the Auth Certificate since the October 2025 security
+/// update (KB5069337, DOMAIN.md §8). MEAC's current source copies it with .NET on the source
+/// server inside `Invoke-Command`, in memory, and imports it with `Import-ExchangeCertificate`
+/// (CSS-Exchange Shared/CertificateFunctions/Export-CertificateAndPrivateKey.ps1, used by
+/// Admin/MonitorExchangeAuthCertificate/ConfigurationAction/Import-ExchangeAuthCertificateToServers.ps1).
+/// Within an AD site the certificate servicelet replicates it (Set-AuthConfig), so the
+/// function first waits for that and copies only what is still missing.
+pub const STEP_FUNCTIONS: &str = r#"
+# Copies an Auth Certificate to a server that lacks it: waits for the certificate servicelet
+# (same AD site), then exports it through .NET on the source server (Export-ExchangeCertificate
+# refuses the Auth Certificate since KB5069337) and imports it, as MEAC does.
+function Copy-RenewAuthCertificate {
+    param([string]$Source, [string]$Target, [string]$Thumbprint, [int]$WaitSeconds)
+    $deadline = (Get-Date).AddSeconds($WaitSeconds)
+    while ($null -eq (Get-ExchangeCertificate -Server $Target -Thumbprint $Thumbprint -ErrorAction SilentlyContinue)) {
+        if ((Get-Date) -ge $deadline) {
+            Write-Output ('{0} does not hold {1} after {2} s: copying it from {3}' -f $Target, $Thumbprint, $WaitSeconds, $Source)
+            $password = ConvertTo-SecureString -String ([guid]::NewGuid().ToString('N') + [guid]::NewGuid().ToString('N')) -AsPlainText -Force
+            $export = {
+                param([string]$InThumbprint, [SecureString]$InPassword)
+                $store = New-Object System.Security.Cryptography.X509Certificates.X509Store('My', 'LocalMachine')
+                $store.Open([System.Security.Cryptography.X509Certificates.OpenFlags]::ReadOnly)
+                try {
+                    $certificate = $store.Certificates | Where-Object { $_.Thumbprint -eq $InThumbprint }
+                    if (-not $certificate) {
+                        throw ('Certificate with thumbprint {0} not found in LocalMachine\My' -f $InThumbprint)
+                    }
+                    if (-not $certificate.HasPrivateKey) {
+                        throw ('Certificate with thumbprint {0} has no private key' -f $InThumbprint)
+                    }
+                    $certificate.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $InPassword)
+                } finally {
+                    $store.Close()
+                }
+            }
+            if (($Source -split '\.')[0] -eq $env:COMPUTERNAME) {
+                $pfx = & $export $Thumbprint $password
+            } else {
+                $pfx = Invoke-Command -ComputerName $Source -ScriptBlock $export -ArgumentList $Thumbprint, $password -ErrorAction Stop
+            }
+            Import-ExchangeCertificate -Server $Target -FileData ([byte[]]$pfx) -Password $password -PrivateKeyExportable $true -ErrorAction Stop | Out-Null
+            return
+        }
+        Write-Output ('waiting for the certificate servicelet to replicate {0} to {1}' -f $Thumbprint, $Target)
+        Start-Sleep -Seconds 15
+    }
+    Write-Output ('{0} holds {1}' -f $Target, $Thumbprint)
+}
+
+# Binds the Exchange Back End site (https, port 444) of a server to a certificate, where setup
+# bound the internal transport certificate: Enable-ExchangeCertificate -Services IIS binds the
+# Default Web Site (front end) instead, so this is done the IIS way.
+function Set-RenewBackEndCertificate {
+    param([string]$Server, [string]$Thumbprint)
+    $bind = {
+        param([string]$InThumbprint)
+        Import-Module WebAdministration
+        $binding = Get-WebBinding -Name 'Exchange Back End' -Protocol 'https' -Port 444
+        if ($null -eq $binding) {
+            throw 'the Exchange Back End site has no https binding on port 444'
+        }
+        $binding.AddSslCertificate($InThumbprint, 'My')
+    }
+    if (($Server -split '\.')[0] -eq $env:COMPUTERNAME) {
+        & $bind $Thumbprint
+    } else {
+        Invoke-Command -ComputerName $Server -ScriptBlock $bind -ArgumentList $Thumbprint -ErrorAction Stop
+    }
+}
+"#;
 
 impl Statement {
     pub fn powershell(&self) -> String {
@@ -308,9 +401,21 @@ impl Statement {
                     v.name()
                 )
             }
-            Statement::OneTimePassword => format!(
-                "{} = ConvertTo-SecureString -String ([guid]::NewGuid().ToString('N') + [guid]::NewGuid().ToString('N')) -AsPlainText -Force",
-                Var::Password.name()
+            Statement::CopyAuth {
+                source,
+                target,
+                thumbprint,
+                wait_seconds,
+            } => format!(
+                "Copy-RenewAuthCertificate -Source {} -Target {} -Thumbprint {} -WaitSeconds {wait_seconds}",
+                quote(source.as_str()),
+                quote(target.as_str()),
+                thumbprint.powershell()
+            ),
+            Statement::BindBackEnd { server, thumbprint } => format!(
+                "Set-RenewBackEndCertificate -Server {} -Thumbprint {}",
+                quote(server.as_str()),
+                thumbprint.powershell()
             ),
             Statement::Remote(server, commands) => {
                 let body: Vec<String> = commands.iter().map(Command::powershell).collect();
@@ -329,7 +434,9 @@ impl Statement {
             Statement::Run(c) | Statement::Assign(_, c) => vec![c],
             Statement::AssignPipe(_, a, b) => vec![a, b],
             Statement::Remote(_, list) => list.iter().collect(),
-            Statement::Remember(..) | Statement::OneTimePassword => Vec::new(),
+            Statement::Remember(..)
+            | Statement::CopyAuth { .. }
+            | Statement::BindBackEnd { .. } => Vec::new(),
         }
     }
 }

@@ -27,8 +27,8 @@ use super::powershell::{self, Arg, Command as PsCommand, ServerName, Statement, 
 use super::{Check, CheckView, LiveState, Plan, Step};
 use crate::model::Server;
 use journal::{Earlier, Journal, read_earlier};
-pub use session::PRELUDE;
 use session::Session;
+pub use session::{PRELUDE, prelude};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {

@@ -86,6 +86,11 @@ function Get-RenewState {
 }
 "#;
 
+/// The prelude and the functions steps call ([`crate::renew::powershell::STEP_FUNCTIONS`]).
+pub fn prelude() -> String {
+    format!("{PRELUDE}{}", crate::renew::powershell::STEP_FUNCTIONS)
+}
+
 /// One PowerShell process.
 pub(super) struct Session {
     child: Child,
@@ -126,7 +131,7 @@ impl Session {
             counter: 0,
             tag,
         };
-        let encoded = STANDARD.encode(PRELUDE.as_bytes());
+        let encoded = STANDARD.encode(prelude().as_bytes());
         let nonce = session.nonce();
         session.send(&format!(
             ". ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String({})))); Write-Output {}",
