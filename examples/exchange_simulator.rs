@@ -646,14 +646,20 @@ impl Sim {
                 }
                 Ok(Value::Arr(values))
             }
+            // String concatenation, with `[char]0xNNNN` UTF-16 units: how the plans write
+            // non-ASCII text in ASCII (Windows PowerShell 5.1 reads a script without BOM in the
+            // ANSI code page: DOMAIN.md §8).
             "additive_expression" if node.named_child_count() > 1 => {
                 let mut cursor = node.walk();
                 let items: Vec<Node> = node.named_children(&mut cursor).collect();
-                let mut joined = String::new();
+                let mut units: Vec<u16> = Vec::new();
                 for item in items {
-                    joined.push_str(&self.expr(item, src)?.text());
+                    match char_unit(&src[item.byte_range()]) {
+                        Some(unit) => units.push(unit),
+                        None => units.extend(self.expr(item, src)?.text().encode_utf16()),
+                    }
                 }
-                Ok(Value::Str(joined))
+                Ok(Value::Str(String::from_utf16_lossy(&units)))
             }
             _ if node.named_child_count() == 1 => {
                 self.expr(node.named_child(0).ok_or(Failure("expr".into()))?, src)
@@ -1445,6 +1451,12 @@ fn parse_services(list: &str) -> R<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// `[char]0x0142` as its UTF-16 unit.
+fn char_unit(text: &str) -> Option<u16> {
+    let hex = text.trim().strip_prefix("[char]0x")?;
+    u16::from_str_radix(hex, 16).ok()
 }
 
 fn variable_name(text: &str) -> String {

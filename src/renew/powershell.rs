@@ -116,23 +116,58 @@ fn shown(text: &str) -> String {
     format!("\"{short}\"")
 }
 
-/// A PowerShell single-quoted string literal. Inside one, only quote characters are special:
-/// `'` and the typographic quotes PowerShell treats alike (U+2018, U+2019, U+201A, U+201B);
-/// each is doubled. Nothing else (`$`, backtick, `;`) is interpreted.
+/// A PowerShell string value in pure ASCII: one single-quoted literal, or, when the value has
+/// non-ASCII characters, `('…' + [char]0x0142 + '…')`.
+///
+/// Windows PowerShell 5.1 reads a script file without BOM in the ANSI code page (DOMAIN.md §8):
+/// the UTF-8 bytes of `ł` (C5 82) read as `Å‚`, and U+201A is a quote character that ends a
+/// literal, so a name could end its literal and become code. In ASCII every code page reads the
+/// same text. Inside the literal parts only `'` is special and is doubled; nothing else (`$`,
+/// backtick, `;`) is interpreted.
 pub fn quote(value: &str) -> String {
+    if value.chars().all(|c| c.is_ascii() && !is_stray_control(c)) {
+        return literal(value);
+    }
+    // The first part is always a string, so `+` concatenates strings.
+    let mut parts = Vec::new();
+    let mut run = String::new();
+    for c in value.chars() {
+        // Validated values hold no control characters; free text (notes, messages) could:
+        // a NUL or escape would end up verbatim in a script, so it becomes U+FFFD.
+        let c = if is_stray_control(c) { '\u{FFFD}' } else { c };
+        if c.is_ascii() {
+            run.push(c);
+            continue;
+        }
+        if !run.is_empty() || parts.is_empty() {
+            parts.push(literal(&run));
+            run.clear();
+        }
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            parts.push(format!("[char]0x{unit:04X}"));
+        }
+    }
+    if !run.is_empty() {
+        parts.push(literal(&run));
+    }
+    format!("({})", parts.join(" + "))
+}
+
+/// A control character other than tab and line breaks.
+fn is_stray_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// A single-quoted literal of an ASCII value without stray control characters.
+fn literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('\'');
     for c in value.chars() {
-        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+        if c == '\'' {
             out.push(c);
         }
-        // Validated values hold no control characters; free text (notes, messages) could:
-        // a NUL or escape would end up verbatim in a script, so it becomes U+FFFD.
-        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
-            out.push('\u{FFFD}');
-        } else {
-            out.push(c);
-        }
+        out.push(c);
     }
     out.push('\'');
     out
@@ -457,7 +492,13 @@ mod tests {
     #[test]
     fn quotes_double_every_quote_character() {
         assert_eq!(quote("it's"), "'it''s'");
-        assert_eq!(quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
+        assert_eq!(quote("a\u{2019}b"), "('a' + [char]0x2019 + 'b')");
+        assert_eq!(quote("\u{142}"), "('' + [char]0x0142)");
+        assert_eq!(
+            quote("\u{1F600}x"),
+            "('' + [char]0xD83D + [char]0xDE00 + 'x')"
+        );
+        assert_eq!(quote("a\u{0}"), "('a' + [char]0xFFFD)");
         assert_eq!(quote("$(x) `y; z"), "'$(x) `y; z'");
     }
 
