@@ -270,6 +270,26 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
             add_all(&mut org, &cur);
             org.current = cur.thumbprint.clone();
         }
+        // Setup made the Auth Certificate and the internal transport certificates on the same
+        // day: both have expired (issue 15 item 4).
+        "replace-expired-transport" => {
+            let cur = auth(now - days(1830), now - days(3));
+            add_all(&mut org, &cur);
+            org.current = cur.thumbprint.clone();
+            for s in &mut org.servers {
+                let expired = SimCert::new(
+                    make_cert(&s.name, now - days(1830), now - days(3)),
+                    &["SMTP"],
+                    "Microsoft Exchange",
+                );
+                for c in &mut s.certificates {
+                    c.services.retain(|x| x != "SMTP");
+                }
+                s.transport = expired.thumbprint.clone();
+                s.back_end = expired.thumbprint.clone();
+                s.certificates.push(expired);
+            }
+        }
         "replace-missing" => {
             let cur = auth(now - days(100), now + days(1000));
             org.current = cur.thumbprint.clone();
@@ -1064,6 +1084,25 @@ impl Sim {
             }
             "set-authconfig" => self.set_auth_config(p),
             "copy-renewauthcertificate" => self.copy_auth_certificate(p),
+            // The prelude's conditional re-enable: Enable-ExchangeCertificate (modelled below,
+            // refusing an expired certificate) only when the transport certificate changed.
+            "restore-renewtransport" => {
+                let thumb = text("thumbprint").unwrap_or_default();
+                if thumb.is_empty()
+                    || self
+                        .server(&server_name)?
+                        .transport
+                        .eq_ignore_ascii_case(&thumb)
+                {
+                    return Ok(Value::Null);
+                }
+                let mut enable = BTreeMap::new();
+                enable.insert("server".to_string(), Value::Str(server_name.clone()));
+                enable.insert("thumbprint".to_string(), Value::Str(thumb));
+                enable.insert("services".to_string(), Value::Str("SMTP".into()));
+                enable.insert("force".to_string(), Value::Bool(true));
+                self.cmdlet("Enable-ExchangeCertificate", enable, Vec::new(), None)
+            }
             // The prelude's IIS rebinding of the Exchange Back End site (444): the site's
             // https binding takes any certificate of the server's store (IIS
             // WebAdministration, AddSslCertificate); only that site changes (DOMAIN.md §8).

@@ -32,6 +32,11 @@ fn expected_check(scenario: &str, code: i32, output: &str) {
     }
 }
 
+/// Scenarios whose plan renews an internal transport certificate on purpose.
+fn renews_transport(scenario: &str) -> bool {
+    scenario.starts_with("selfsigned") || scenario == "replace-expired-transport"
+}
+
 fn options_of(scenario: &str) -> &'static [&'static str] {
     SCENARIOS
         .iter()
@@ -55,12 +60,7 @@ fn every_scenario_runs_to_a_healthy_organisation() {
         let output = org.run_execute(options, &[]);
         assert!(output.status.success(), "{scenario}: {}", text(&output));
         let after = org.state();
-        assert_not_broken(
-            &before,
-            &after,
-            scenario.starts_with("selfsigned"),
-            scenario,
-        );
+        assert_not_broken(&before, &after, renews_transport(scenario), scenario);
         assert!(current_is_valid_everywhere(&after), "{scenario}: {after:#}");
         let (code, check) = org.check();
         expected_check(scenario, code, &check);
@@ -124,12 +124,7 @@ fn a_failure_at_any_cmdlet_of_any_scenario_never_breaks_the_organisation_and_res
                     text(&output)
                 );
                 let after = org.state();
-                assert_not_broken(
-                    &before,
-                    &after,
-                    scenario.starts_with("selfsigned"),
-                    &context,
-                );
+                assert_not_broken(&before, &after, renews_transport(scenario), &context);
                 // The journal says which step failed and why.
                 let failed: Vec<Value> = org
                     .journal()
@@ -160,7 +155,7 @@ fn a_failure_at_any_cmdlet_of_any_scenario_never_breaks_the_organisation_and_res
                 assert_not_broken(
                     &before,
                     &end,
-                    scenario.starts_with("selfsigned"),
+                    renews_transport(scenario),
                     &format!("{context}, resumed"),
                 );
                 let (code, check) = org.check();
@@ -487,4 +482,47 @@ fn another_servers_certificate_is_created_on_that_server() {
     assert_eq!(cert.subject, "CN=EXCH02");
     let (code, check) = org.check();
     expected_check("selfsigned-remote", code, &check);
+}
+
+/// Issue 15 item 4. Setup made the Auth Certificate and the internal transport certificates on
+/// the same day, so in an emergency both have expired. The plan renews the transport
+/// certificates first (on their own servers), re-enables a recorded transport certificate only
+/// if New-ExchangeCertificate took it over, and a second run changes nothing. Failed before:
+/// step 1 re-enabled the expired transport certificate unconditionally (the simulator refuses,
+/// as Exchange does) and every rerun created one more Auth Certificate.
+#[test]
+fn an_emergency_with_expired_transport_certificates_completes_once() {
+    let scenario = "replace-expired-transport";
+    let org = SimOrg::new(scenario);
+    let before = org.state();
+    let old_current = before["current"].as_str().unwrap().to_string();
+    let new_auth_count = |org: &SimOrg| {
+        org.state()["servers"][0]["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["friendly_name"] == "Microsoft Exchange Server Auth Certificate"
+                    && c["thumbprint"] != old_current.as_str()
+            })
+            .count()
+    };
+    let first = org.run_execute(options_of(scenario), &[]);
+    let second = org.run_execute(options_of(scenario), &[]);
+    assert_eq!(new_auth_count(&org), 1, "exactly one new: {}", text(&first));
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(second.status.success(), "{}", text(&second));
+    let after = org.state();
+    assert_not_broken(&before, &after, true, scenario);
+    for (b, a) in before["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(after["servers"].as_array().unwrap())
+    {
+        assert_ne!(b["transport"], a["transport"], "{}", a["name"]);
+        assert_eq!(a["back_end"], a["transport"], "{}", a["name"]);
+    }
+    let (code, check) = org.check();
+    expected_check(scenario, code, &check);
 }

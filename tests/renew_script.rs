@@ -80,6 +80,7 @@ const ALLOWED: &[&str] = &[
     "Import-Module",
     "Get-WebBinding",
     "Set-RenewBackEndCertificate",
+    "Restore-RenewTransport",
     "ConvertTo-SecureString",
     "Set-AuthConfig",
     "Get-AuthConfig",

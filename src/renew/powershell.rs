@@ -334,6 +334,9 @@ pub enum Statement {
         thumbprint: ThumbRef,
         wait_seconds: u32,
     },
+    /// `Restore-RenewTransport -Server S -Thumbprint $renewTransport.Internal…` (see
+    /// [`STEP_FUNCTIONS`]).
+    RestoreTransport(ServerName),
     /// `Set-RenewBackEndCertificate` (see [`STEP_FUNCTIONS`]).
     BindBackEnd {
         server: ServerName,
@@ -341,8 +344,13 @@ pub enum Statement {
     },
 }
 
-/// Defines `Copy-RenewAuthCertificate` and `Set-RenewBackEndCertificate`, in every script and
-/// in the runner's prelude.
+/// Defines `Copy-RenewAuthCertificate`, `Restore-RenewTransport` and
+/// `Set-RenewBackEndCertificate`, in every script and in the runner's prelude.
+///
+/// `Restore-RenewTransport`: after `New-ExchangeCertificate`, the recorded internal transport
+/// certificate is re-enabled only if it was taken over (MEAC's New-ExchangeAuthCertificate.ps1
+/// resets it with Enable-ExchangeCertificate -Force); re-enabling it unconditionally fails when
+/// it has expired (DOMAIN.md §8).
 ///
 /// `Set-RenewBackEndCertificate`: the internal transport certificate is bound to the Exchange
 /// Back End site (444); `Enable-ExchangeCertificate -Services IIS` would bind the Default Web
@@ -399,6 +407,21 @@ function Copy-RenewAuthCertificate {
     Write-Output ('{0} holds {1}' -f $Target, $Thumbprint)
 }
 
+# Re-enables the recorded internal transport certificate for SMTP only when it is no longer the
+# transport certificate (New-ExchangeCertificate may take the default SMTP certificate over):
+# enabling an expired certificate fails, and what did not change is not redone.
+function Restore-RenewTransport {
+    param([string]$Server, [string]$Thumbprint)
+    if ([string]::IsNullOrEmpty($Thumbprint)) {
+        return
+    }
+    $current = [string](Get-TransportService -Identity $Server).InternalTransportCertificateThumbprint
+    if ($current -ne $Thumbprint) {
+        Write-Output ('{0}: re-enabling the internal transport certificate {1} for SMTP' -f $Server, $Thumbprint)
+        Enable-ExchangeCertificate -Server $Server -Thumbprint $Thumbprint -Services 'SMTP' -Force
+    }
+}
+
 # Binds the Exchange Back End site (https, port 444) of a server to a certificate, where setup
 # bound the internal transport certificate: Enable-ExchangeCertificate -Services IIS binds the
 # Default Web Site (front end) instead, so this is done the IIS way.
@@ -447,6 +470,11 @@ impl Statement {
                 quote(target.as_str()),
                 thumbprint.powershell()
             ),
+            Statement::RestoreTransport(server) => format!(
+                "Restore-RenewTransport -Server {} -Thumbprint {}.InternalTransportCertificateThumbprint",
+                quote(server.as_str()),
+                Var::Transport.name()
+            ),
             Statement::BindBackEnd { server, thumbprint } => format!(
                 "Set-RenewBackEndCertificate -Server {} -Thumbprint {}",
                 quote(server.as_str()),
@@ -471,7 +499,8 @@ impl Statement {
             Statement::Remote(_, list) => list.iter().collect(),
             Statement::Remember(..)
             | Statement::CopyAuth { .. }
-            | Statement::BindBackEnd { .. } => Vec::new(),
+            | Statement::BindBackEnd { .. }
+            | Statement::RestoreTransport(_) => Vec::new(),
         }
     }
 }

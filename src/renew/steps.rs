@@ -22,10 +22,54 @@ pub fn build(planned: &Planned) -> Vec<Step> {
         steps: Vec::new(),
         next_slot: 1,
     };
-    for decision in &planned.decisions {
+    // An expired internal transport certificate is renewed first: New-ExchangeCertificate may
+    // take the default SMTP certificate over, and an expired one cannot be enabled again (MEAC's
+    // New-ExchangeAuthCertificate.ps1 also makes a new transport certificate first when the
+    // old one is unusable).
+    let (first, rest): (Vec<&Decision>, Vec<&Decision>) = planned.decisions.iter().partition(
+        |d| matches!(d, Decision::RenewSelfSigned(r) if r.is_transport && r.days_left < 0),
+    );
+    for decision in first.into_iter().chain(rest) {
         builder.add(decision);
     }
-    builder.steps
+    let mut steps = builder.steps;
+    transport_renewals_respected(&mut steps);
+    steps
+}
+
+/// After a step that renews a server's internal transport certificate on purpose, "the
+/// transport certificate is unchanged" means "is still the renewed one": the run compares
+/// with the state before the first step.
+fn transport_renewals_respected(steps: &mut [Step]) {
+    let mut renewed: Vec<(ServerName, ThumbRef)> = Vec::new();
+    for step in steps {
+        for view in step.preconditions.iter_mut().chain(step.verify.iter_mut()) {
+            let Check::TransportUnchanged { server } = &view.check else {
+                continue;
+            };
+            if let Some((_, thumbprint)) = renewed.iter().find(|(s, _)| s == server) {
+                *view = Check::TransportIs {
+                    server: server.clone(),
+                    thumbprint: thumbprint.clone(),
+                }
+                .into();
+            }
+        }
+        let Some(server) = &step.replaces_transport_on else {
+            continue;
+        };
+        let made = step.verify.iter().find_map(|view| match &view.check {
+            Check::TransportIs {
+                server: s,
+                thumbprint,
+            } if s == server => Some(thumbprint.clone()),
+            _ => None,
+        });
+        if let Some(thumbprint) = made {
+            renewed.retain(|(s, _)| s != server);
+            renewed.push((server.clone(), thumbprint));
+        }
+    }
 }
 
 struct StepBuilder<'a> {
@@ -210,24 +254,16 @@ fn server_arg(s: &ServerName) -> Arg {
     Arg::Server(s.clone())
 }
 
-/// Record the internal transport certificate, run `work`, re-enable the recorded one for SMTP:
-/// `New-ExchangeCertificate -Force` may make the new certificate the default SMTP certificate.
+/// Record the internal transport certificate, run `work`, re-enable the recorded one for SMTP
+/// if it was taken over: `New-ExchangeCertificate -Force` may make the new certificate the
+/// default SMTP certificate. Only then: an expired one cannot be enabled (issue 15 item 4).
 fn keeping_transport(server: &ServerName, work: Vec<Statement>) -> Vec<Statement> {
     let mut list = vec![Statement::Assign(
         Var::Transport,
         Command::new("Get-TransportService").arg("Identity", server_arg(server)),
     )];
     list.extend(work);
-    list.push(Statement::Run(
-        Command::new("Enable-ExchangeCertificate")
-            .arg("Server", server_arg(server))
-            .arg(
-                "Thumbprint",
-                Arg::Property(Var::Transport, "InternalTransportCertificateThumbprint"),
-            )
-            .arg("Services", Arg::Str("SMTP".into()))
-            .switch("Force"),
-    ));
+    list.push(Statement::RestoreTransport(server.clone()));
     list
 }
 

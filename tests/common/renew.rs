@@ -21,6 +21,7 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
     ("stage", &[]),
     ("replace", &["--emergency"]),
     ("replace-missing", &["--emergency"]),
+    ("replace-expired-transport", &["--emergency", "--cleanup"]),
     ("import", &[]),
     ("import-next", &[]),
     ("publish", &[]),
