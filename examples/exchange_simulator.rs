@@ -265,6 +265,12 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
                 org.servers[last].reachable = false;
             }
         }
+        // 3.5 days left: MEAC's rule stages 2 days (48 h) ahead (issue 15 item 7).
+        "stage-short" => {
+            let cur = auth(now - days(1800), now + Duration::hours(84));
+            add_all(&mut org, &cur);
+            org.current = cur.thumbprint.clone();
+        }
         "replace" => {
             let cur = auth(now - days(1830), now - days(3));
             add_all(&mut org, &cur);
@@ -446,6 +452,9 @@ struct Sim {
     parser: Parser,
 }
 
+/// How long the simulator's clock moves per state-changing cmdlet.
+const CMDLET_SECONDS: i64 = 60;
+
 const MUTATING: &[&str] = &[
     "Copy-RenewAuthCertificate",
     "Set-RenewBackEndCertificate",
@@ -586,6 +595,10 @@ impl Sim {
 
     fn expr(&mut self, node: Node, src: &str) -> R<Value> {
         let text = &src[node.byte_range()];
+        // `(Get-Date).AddHours(n)`: a date computed when the cmdlet runs.
+        if let Some(hours) = hours_from_now(text) {
+            return Ok(Value::Date(now_plus_hours(self.org.now, hours)));
+        }
         match node.kind() {
             "string_literal" => {
                 if text.starts_with('\'')
@@ -801,6 +814,10 @@ impl Sim {
             self.org
                 .events
                 .push(format!("{name} {:?}", p.keys().collect::<Vec<_>>()));
+            // The clock moves while a run goes on: every state-changing cmdlet takes time
+            // (MEAC's New-ExchangeAuthCertificate.ps1 itself sleeps 5 s after creating the
+            // certificate and 10 s after re-enabling the transport certificate).
+            self.org.now += Duration::seconds(CMDLET_SECONDS);
             self.save();
             self.fault(name, true)?;
         }
@@ -1490,6 +1507,19 @@ fn parse_services(list: &str) -> R<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// `n` of `(Get-Date).AddHours(n)`.
+fn hours_from_now(text: &str) -> Option<i64> {
+    let inner = text
+        .trim()
+        .strip_prefix("(Get-Date).AddHours(")?
+        .strip_suffix(')')?;
+    inner.trim().parse().ok()
+}
+
+fn now_plus_hours(now: DateTime<Utc>, hours: i64) -> DateTime<Utc> {
+    now + Duration::hours(hours)
 }
 
 /// `[char]0x0142` as its UTF-16 unit.

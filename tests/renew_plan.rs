@@ -100,13 +100,18 @@ fn assert_invariants(plan: &Plan, options: &RenewOptions) {
                     if let Some(date) = command.get("NewCertificateEffectiveDate") {
                         let forced = command.get("Force").is_some();
                         match date {
-                            Arg::Date(d) => {
-                                assert!(*d >= plan.created_at, "effective date in the past");
-                                if *d < plan.created_at + Duration::hours(48) {
+                            // Computed when the step runs (issue 15 item 7): never a fixed
+                            // date that the clock can overtake; -Force exactly below 48 h.
+                            Arg::HoursFromNow(hours) => {
+                                assert!(*hours >= 0, "effective date in the past");
+                                if *hours < 48 {
                                     assert!(
                                         forced && options.emergency,
                                         "within 48 h without --emergency"
                                     );
+                                } else {
+                                    assert!(*hours >= 49, "no margin over 48 h: {hours}");
+                                    assert!(!forced, "-Force at {hours} h");
                                 }
                             }
                             Arg::Now => assert!(
@@ -198,7 +203,7 @@ fn stage_next_creates_imports_then_stages_at_least_48_hours_ahead() {
     assert!(
         stage
             .powershell
-            .contains("-NewCertificateEffectiveDate '2026-12-05T00:00:00Z'"),
+            .contains("-NewCertificateEffectiveDate ((Get-Date).AddHours(96))"),
         "{}",
         stage.powershell
     );
@@ -206,7 +211,7 @@ fn stage_next_creates_imports_then_stages_at_least_48_hours_ahead() {
     assert!(
         checks(&stage.preconditions)
             .iter()
-            .any(|c| matches!(c, Check::EffectiveAtLeast { hours: 48, .. }))
+            .any(|c| matches!(c, Check::ValidForHours { hours: 96, .. }))
     );
     assert!(checks(&stage.verify).contains(&&Check::NextIs {
         thumbprint: ThumbRef::New(0)
@@ -241,13 +246,23 @@ fn effective_in_is_never_less_than_48_hours_without_emergency() {
         ..short.clone()
     };
     let plan = plan_of("stage", &forced);
-    assert!(plan.steps[1].powershell.contains("-Force"));
+    assert!(
+        plan.steps[1]
+            .powershell
+            .ends_with("((Get-Date).AddHours(24)) -Force"),
+        "{}",
+        plan.steps[1].powershell
+    );
     let chosen = RenewOptions {
         effective_in: Some(Duration::days(10)),
         ..RenewOptions::default()
     };
     let plan = plan_of("stage", &chosen);
-    assert!(plan.steps[1].powershell.contains("'2026-12-11T00:00:00Z'"));
+    assert!(
+        plan.steps[1]
+            .powershell
+            .contains("((Get-Date).AddHours(240))")
+    );
     // Not after the current certificate expires (in 20 days).
     let late = RenewOptions {
         effective_in: Some(Duration::days(25)),
@@ -597,12 +612,23 @@ mod staged_next_takes_over {
             "{}",
             step.powershell
         );
-        // MEAC's date rule with 20 days left: 4 days ahead, before the current one expires.
-        let effective = anchor_plus_days(4);
+        // MEAC's date rule with 20 days left: 4 days ahead, computed when the step runs, and
+        // the current certificate must outlive it then (issue 15 item 7).
         assert!(
-            step.powershell.contains(&effective),
-            "{} lacks {effective}",
+            step.powershell.ends_with("((Get-Date).AddHours(96))"),
+            "{}",
             step.powershell
+        );
+        assert!(step.title.contains(&anchor_plus_days(4)), "{}", step.title);
+        assert!(
+            checks(&step.preconditions).contains(&&Check::ValidForHours {
+                thumbprint: ThumbRef::Known(
+                    exchange_authcert::model::Thumbprint::parse(&current.thumbprint()).unwrap()
+                ),
+                hours: 96
+            }),
+            "{:?}",
+            step.preconditions
         );
     }
 

@@ -526,3 +526,26 @@ fn an_emergency_with_expired_transport_certificates_completes_once() {
     let (code, check) = org.check();
     expected_check(scenario, code, &check);
 }
+
+/// Issue 15 item 7. With 3.5 days left MEAC's rule stages 48 h ahead. The simulator's clock
+/// moves with every cmdlet, and Set-AuthConfig refuses a date under 48 h without -Force
+/// (Microsoft Learn, Set-AuthConfig). The date is computed when the step runs, with Microsoft's
+/// 49 h margin. Failed before: the plan carried the fixed date plan time + 48 h and its own
+/// precondition "at least 48 h ahead" failed once the creation step had taken a minute.
+#[test]
+fn a_staging_date_close_to_48_hours_still_holds_when_the_step_runs() {
+    let org = SimOrg::new("stage-short");
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let state = org.state();
+    let staged_at = chrono::DateTime::parse_from_rfc3339(state["now"].as_str().unwrap()).unwrap();
+    let effective =
+        chrono::DateTime::parse_from_rfc3339(state["next_effective"].as_str().unwrap()).unwrap();
+    let started = chrono::DateTime::parse_from_rfc3339(common::renew::NOW).unwrap();
+    assert!(staged_at > started, "the clock did not move");
+    assert!(
+        effective - staged_at >= chrono::Duration::hours(48),
+        "effective {effective} is under 48 h after {staged_at}"
+    );
+    assert!(effective - started <= chrono::Duration::hours(50));
+}

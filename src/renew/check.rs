@@ -43,6 +43,11 @@ pub enum Check {
         server: ServerName,
         thumbprint: ThumbRef,
     },
+    /// Valid for at least this many hours after the moment the step runs.
+    ValidForHours {
+        thumbprint: ThumbRef,
+        hours: i64,
+    },
     /// Enabled for at least these services.
     BoundTo {
         server: ServerName,
@@ -104,6 +109,10 @@ impl Check {
             ),
             Check::NoIis { server, thumbprint } => format!(
                 "{} is bound to no web site (no IIS) on {server}",
+                thumbprint.describe()
+            ),
+            Check::ValidForHours { thumbprint, hours } => format!(
+                "{} is valid for at least {hours} h more",
                 thumbprint.describe()
             ),
             Check::BoundTo {
@@ -181,6 +190,10 @@ impl Check {
             Check::NoIis { server, thumbprint } => {
                 format!("{} -notcontains 'IIS'", services(server, thumbprint))
             }
+            Check::ValidForHours { thumbprint, hours } => format!(
+                "(Get-ExchangeCertificate -Thumbprint {} -ErrorAction SilentlyContinue | Select-Object -First 1).NotAfter.ToUniversalTime() -gt (Get-Date).ToUniversalTime().AddHours({hours})",
+                thumbprint.powershell()
+            ),
             Check::BoundTo {
                 server,
                 thumbprint,
@@ -251,6 +264,16 @@ impl Check {
                     .iter()
                     .any(|svc| svc.eq_ignore_ascii_case("IIS"))
             }),
+            Check::ValidForHours { thumbprint, hours } => {
+                let t = resolve(thumbprint)?;
+                let at = live.now + chrono::Duration::hours(*hours);
+                live.servers
+                    .iter()
+                    .flat_map(|s| s.certificates.iter())
+                    .find(|c| same(&c.thumbprint, &t))
+                    .and_then(|c| c.not_after)
+                    .is_some_and(|n| n > at)
+            }
             Check::BoundTo {
                 server: s,
                 thumbprint,

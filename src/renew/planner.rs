@@ -56,6 +56,8 @@ pub enum Decision {
         effective: DateTime<Utc>,
         /// `--emergency`: Set-AuthConfig may take a date less than 48 h ahead.
         force: bool,
+        /// It must stay valid until the new one takes over.
+        current: Option<Thumbprint>,
     },
     /// An AuthConfig certificate copied from a server that holds it to those that lack it.
     Import {
@@ -76,6 +78,7 @@ pub enum Decision {
     Restage {
         next: Thumbprint,
         effective: DateTime<Utc>,
+        current: Option<Thumbprint>,
     },
     ClearPrevious {
         current: Thumbprint,
@@ -496,6 +499,7 @@ fn stage_next(facts: &Facts, out: &mut Planning) -> Result<(), ValidationError> 
     out.decisions.push(Decision::StageNext {
         effective,
         force: options.emergency,
+        current: facts.current.clone(),
     });
     out.notes.push(format!(
         "the AuthAdmin servicelet publishes the new certificate after {}; clear the previous one {} days later (rerun the plan then)",
@@ -631,6 +635,7 @@ fn restage_next(facts: &Facts, out: &mut Planning) -> Result<(), ValidationError
     out.decisions.push(Decision::Restage {
         next: next.clone(),
         effective,
+        current: facts.current.clone(),
     });
     Ok(())
 }

@@ -245,6 +245,9 @@ pub enum Arg {
     Date(DateTime<Utc>),
     /// `(Get-Date)`: the instant the cmdlet runs.
     Now,
+    /// `((Get-Date).AddHours(n))`: `n` hours after the instant the cmdlet runs (parenthesized:
+    /// one argument).
+    HoursFromNow(i64),
 }
 
 impl Arg {
@@ -265,6 +268,7 @@ impl Arg {
             Arg::Variable(var) => var.name().into(),
             Arg::Date(at) => quote(&at.to_rfc3339_opts(SecondsFormat::Secs, true)),
             Arg::Now => "(Get-Date)".into(),
+            Arg::HoursFromNow(hours) => format!("((Get-Date).AddHours({hours}))"),
         }
     }
 }

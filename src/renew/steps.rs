@@ -89,7 +89,11 @@ impl StepBuilder<'_> {
                 old_current,
                 clear_old_current,
             } => self.replace(old_current.as_ref(), *clear_old_current),
-            Decision::StageNext { effective, force } => self.stage_next(*effective, *force),
+            Decision::StageNext {
+                effective,
+                force,
+                current,
+            } => self.stage_next(*effective, *force, current.as_ref()),
             Decision::Import {
                 role,
                 thumbprint,
@@ -101,10 +105,17 @@ impl StepBuilder<'_> {
                 current,
                 overdue,
             } => self.publish_next(next, current.as_ref(), *overdue),
-            Decision::Restage { next, effective } => self.steps.push(stage(
+            Decision::Restage {
+                next,
+                effective,
+                current,
+            } => self.steps.push(stage(
                 self.servers,
                 &ThumbRef::Known(next.clone()),
-                Some(*effective),
+                Some(Effective {
+                    at: *effective,
+                    current: current.as_ref(),
+                }),
                 false,
                 self.now,
             )),
@@ -151,12 +162,15 @@ impl StepBuilder<'_> {
 
     /// Planned rotation (DOMAIN.md §4): create, stage for `effective`, make sure every server
     /// holds it.
-    fn stage_next(&mut self, effective: DateTime<Utc>, force: bool) {
+    fn stage_next(&mut self, effective: DateTime<Utc>, force: bool, current: Option<&Thumbprint>) {
         self.new_auth("a next certificate must be staged before the current one expires");
         self.steps.push(stage(
             self.servers,
             &NEW_AUTH,
-            Some(effective),
+            Some(Effective {
+                at: effective,
+                current,
+            }),
             force,
             self.now,
         ));
@@ -346,40 +360,71 @@ fn copy_auth(
     .rollback(format!("Remove-ExchangeCertificate -Server {} -Thumbprint <thumbprint>", powershell::quote(target.as_str())))
 }
 
-/// `Set-AuthConfig -NewCertificateThumbprint … -NewCertificateEffectiveDate …` (DOMAIN.md §2):
-/// effective at `effective`, or now (`None`, the emergency sequence). `-Force` only with
-/// `force` and a date less than 48 h ahead, where Set-AuthConfig would ask.
+/// The effective date the planner chose, and the current certificate that must stay valid
+/// until then.
+struct Effective<'a> {
+    at: DateTime<Utc>,
+    current: Option<&'a Thumbprint>,
+}
+
+/// Microsoft's own example stages 49 h ahead (DOMAIN.md §2): an hour of margin over the 48 h
+/// below which Set-AuthConfig asks for confirmation.
+const MARGIN_LEAD_HOURS: i64 = MIN_LEAD_HOURS + 1;
+
+/// The lead in whole hours from when the step runs: the planner's date as a lead (rounded
+/// up), at least [`MARGIN_LEAD_HOURS`] unless it was below 48 h on purpose (`--emergency`).
+fn lead_hours(at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    let seconds = (at - now).num_seconds().max(0);
+    let hours = (seconds + 3599) / 3600;
+    if (MIN_LEAD_HOURS..MARGIN_LEAD_HOURS).contains(&hours) {
+        MARGIN_LEAD_HOURS
+    } else {
+        hours
+    }
+}
+
+/// `Set-AuthConfig -NewCertificateThumbprint … -NewCertificateEffectiveDate …` (DOMAIN.md §2).
+/// The date is computed when the step runs, `(Get-Date).AddHours(n)`, so a step run later
+/// than planned is still `n` hours ahead; `None` is now (the emergency sequence). `-Force`
+/// only with `force` and less than 48 h, where Set-AuthConfig would ask.
 fn stage(
     servers: &[ServerName],
     thumbprint: &ThumbRef,
-    effective: Option<DateTime<Utc>>,
+    effective: Option<Effective>,
     force: bool,
     now: DateTime<Utc>,
 ) -> Step {
+    let hours = effective.as_ref().map(|e| lead_hours(e.at, now));
     let mut set = Command::new("Set-AuthConfig")
         .arg("NewCertificateThumbprint", Arg::Thumb(thumbprint.clone()))
         .arg(
             "NewCertificateEffectiveDate",
-            effective.map_or(Arg::Now, Arg::Date),
+            hours.map_or(Arg::Now, Arg::HoursFromNow),
         );
-    let short = effective.is_none_or(|e| e < now + Duration::hours(MIN_LEAD_HOURS));
+    let short = hours.is_none_or(|h| h < MIN_LEAD_HOURS);
     if force && short {
         set = set.switch("Force");
     }
-    let (id, title) = match (effective, thumbprint) {
+    let effective = effective.map(|e| Effective {
+        at: now + Duration::hours(hours.unwrap_or(0)),
+        current: e.current,
+    });
+    let (id, title) = match (&effective, thumbprint) {
         (Some(e), ThumbRef::Known(_)) => (
             "restage-next",
             format!(
-                "Stage {} again as next, effective {}",
+                "Stage {} again as next, effective {} h after this step runs (about {})",
                 thumbprint.describe(),
-                e.format("%Y-%m-%d %H:%M UTC")
+                hours.unwrap_or(0),
+                e.at.format("%Y-%m-%d %H:%M UTC")
             ),
         ),
         (Some(e), ThumbRef::New(_)) => (
             "stage-next",
             format!(
-                "Stage the new certificate as next, effective {}",
-                e.format("%Y-%m-%d %H:%M UTC")
+                "Stage the new certificate as next, effective {} h after this step runs (about {})",
+                hours.unwrap_or(0),
+                e.at.format("%Y-%m-%d %H:%M UTC")
             ),
         ),
         (None, _) => (
@@ -396,16 +441,18 @@ fn stage(
     // Set-AuthConfig needs the certificate in the local store of the server it runs on only;
     // it then replicates it within the AD site (DOMAIN.md §2 and §8).
     step = on_every_server(step, &servers[..1], thumbprint);
-    if let Some(e) = effective {
-        step = step
-            .pre(Check::ValidUntil {
-                thumbprint: thumbprint.clone(),
-                at: e,
-            })
-            .pre(Check::EffectiveAtLeast {
-                at: e,
-                hours: if force { 0 } else { MIN_LEAD_HOURS },
+    if let (Some(e), Some(hours)) = (effective, hours) {
+        // Both certificates must outlive the date as computed when the step runs.
+        step = step.pre(Check::ValidForHours {
+            thumbprint: thumbprint.clone(),
+            hours,
+        });
+        if let Some(current) = e.current {
+            step = step.pre(Check::ValidForHours {
+                thumbprint: ThumbRef::Known(current.clone()),
+                hours,
             });
+        }
     }
     step.verify(Check::NextIs {
         thumbprint: thumbprint.clone(),
