@@ -549,3 +549,48 @@ fn a_staging_date_close_to_48_hours_still_holds_when_the_step_runs() {
     );
     assert!(effective - started <= chrono::Duration::hours(50));
 }
+
+/// Issue 15 item 8. A bundle older than --max-age (default 26 h) may no longer describe the
+/// organisation: plan and run refuse it, and change nothing, unless --allow-stale. Failed
+/// before: the plan was made and run from the stale bundle.
+#[test]
+fn a_stale_bundle_is_refused_unless_allowed() {
+    let org = SimOrg::new("stage");
+    let bundle = org.export("old.json");
+    let later = "2026-12-02T06:00:00Z"; // 30 h after the collection
+    let renew = |args: &[&str]| {
+        let mut c = std::process::Command::new(common::renew::RENEW);
+        c.args(args)
+            .arg("--bundle")
+            .arg(&bundle)
+            .args(["--now", later])
+            .env("EXSIM_ORG", &org.org)
+            .current_dir(org.dir.path());
+        if args.first() == Some(&"run") {
+            c.arg("--powershell")
+                .arg(common::renew::simulator())
+                .arg("--journal")
+                .arg(org.path("journal.jsonl"))
+                .arg("--log")
+                .arg(org.path("renewal.log"));
+        }
+        common::renew::run_command(c, None)
+    };
+    let refused = renew(&["plan"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--allow-stale"),
+        "{}",
+        text(&refused)
+    );
+    let run = renew(&["run", "--execute", "--yes"]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert_eq!(org.state()["mutations"], 0, "{}", text(&run));
+    let allowed = renew(&["plan", "--allow-stale"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    assert!(
+        text(&allowed).contains("--allow-stale"),
+        "{}",
+        text(&allowed)
+    );
+}

@@ -112,6 +112,9 @@ struct RenewArgs {
     /// Plan without the servers that could not be queried.
     #[arg(long)]
     ignore_unreachable: bool,
+    /// Plan from a bundle older than --max-age (refused otherwise).
+    #[arg(long)]
+    allow_stale: bool,
     /// Plan output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: PlanOutput,
@@ -254,6 +257,7 @@ impl RenewArgs {
             cleanup: self.cleanup,
             hybrid_acknowledged: self.hybrid_acknowledged,
             ignore_unreachable: self.ignore_unreachable,
+            allow_stale: self.allow_stale,
         })
     }
 }

@@ -322,6 +322,7 @@ pub fn plan(
         previous: validated(config.previous.as_ref())?,
     };
 
+    stale_input_needs_consent(&facts, &mut out);
     let action = start_from_recommendation(recommendation, &mut out);
     let action = replace_when_staging_is_too_late(action, &facts, &mut out);
     hybrid_needs_acknowledgement(action, &facts, &mut out);
@@ -401,6 +402,28 @@ fn leave_out_unreachable(skipped: &[String], options: &RenewOptions, out: &mut P
         out.refusals.push(format!(
             "servers could not be queried: {}; fix them or rerun with --ignore-unreachable",
             skipped.join(", ")
+        ));
+    }
+}
+
+/// A plan from state older than `--max-age` acts on what may have changed since (issue 15
+/// item 8): refused unless the administrator asks for it explicitly (`--allow-stale`).
+fn stale_input_needs_consent(facts: &Facts, out: &mut Planning) {
+    if !facts.has_finding(FindingCode::ExportStale) {
+        return;
+    }
+    let age = facts
+        .report
+        .export_age
+        .map(|a| format!("{} h", a.num_hours()))
+        .unwrap_or_else(|| "too long".into());
+    if facts.options.allow_stale {
+        out.notes.push(format!(
+            "planned from state collected {age} ago (--allow-stale); every step still checks the live state first"
+        ));
+    } else {
+        out.refusals.push(format!(
+            "the state was collected {age} ago, more than --max-age: collect a fresh bundle, or rerun with --allow-stale"
         ));
     }
 }
