@@ -1509,6 +1509,28 @@ fn parse_services(list: &str) -> R<Vec<String>> {
     Ok(out)
 }
 
+/// Windows PowerShell writes redirected output in the OEM code page (DOMAIN.md §8; Microsoft
+/// Learn, about_Character_Encoding): code page 850 on a Western European system; a character
+/// it lacks becomes '?'. Only the letters the tests use are mapped.
+fn oem_850(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_ascii() => c as u8,
+            'ü' => 0x81,
+            'é' => 0x82,
+            'ä' => 0x84,
+            'Ä' => 0x8E,
+            'ö' => 0x94,
+            'Ö' => 0x99,
+            'Ü' => 0x9A,
+            'ñ' => 0xA4,
+            'Ñ' => 0xA5,
+            'ß' => 0xE1,
+            _ => b'?',
+        })
+        .collect()
+}
+
 /// `n` of `(Get-Date).AddHours(n)`.
 fn hours_from_now(text: &str) -> Option<i64> {
     let inner = text
@@ -1579,6 +1601,18 @@ fn main() {
                 .map_or(Ok(2), |s| s.parse::<usize>())
                 .map_err(|e| e.to_string())?;
             let mut org = init(&scenario, now, count)?;
+            // --extra-subject CN: one more certificate with that subject on every server (a
+            // CA certificate for an Exchange URL, bound to nothing).
+            if let Some(cn) = arg_value(&args, "--extra-subject") {
+                for s in &mut org.servers {
+                    let extra = SimCert::new(
+                        make_cert(&cn, now - Duration::days(10), now + Duration::days(355)),
+                        &[],
+                        &cn,
+                    );
+                    s.certificates.push(extra);
+                }
+            }
             // --other-site NAME: that server is in another AD site, out of the certificate
             // servicelet's reach (DOMAIN.md §8).
             if let Some(name) = arg_value(&args, "--other-site") {
@@ -1649,7 +1683,9 @@ fn shell() -> Result<(), String> {
         }
         sim.line(&line);
         for out in sim.out.drain(..) {
-            let _ = writeln!(stdout, "{out}");
+            let mut bytes = oem_850(&out);
+            bytes.push(b'\n');
+            let _ = stdout.write_all(&bytes);
         }
         let _ = stdout.flush();
     }

@@ -594,3 +594,17 @@ fn a_stale_bundle_is_refused_unless_allowed() {
         text(&allowed)
     );
 }
+
+/// Issue 15 item 6. Windows PowerShell writes redirected output in the OEM code page; the
+/// simulator does (code page 850), so a certificate subject "München" arrives as byte 0x81,
+/// not UTF-8. Failed before: even a dry run aborted ("stream did not contain valid UTF-8").
+#[test]
+fn output_in_the_oem_code_page_does_not_abort_a_run() {
+    let org = SimOrg::with("stage", &["--extra-subject", "mail.München.example"]);
+    let dry = org.renew(&["run"], &[], None);
+    assert!(dry.status.success(), "{}", text(&dry));
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let (code, check) = org.check();
+    expected_check("stage", code, &check);
+}

@@ -81,6 +81,8 @@ const ALLOWED: &[&str] = &[
     "Get-WebBinding",
     "Set-RenewBackEndCertificate",
     "Restore-RenewTransport",
+    "ConvertTo-RenewAscii",
+    "Get-RenewStateLine",
     "ConvertTo-SecureString",
     "Set-AuthConfig",
     "Get-AuthConfig",

@@ -16,6 +16,16 @@ use crate::renew::powershell::{ServerName, quote};
 
 /// Defines the two functions the runner calls; sent once per session.
 pub const PRELUDE: &str = r#"$ErrorActionPreference = 'Stop'
+# Redirected output is written in the OEM code page (DOMAIN.md section 8): ask for UTF-8, and
+# keep what the runner parses in ASCII anyway.
+try {
+    [Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+} catch {
+}
+function ConvertTo-RenewAscii {
+    param([string]$Text)
+    [regex]::Replace($Text, '[^\x00-\x7F]', { param($m) '\u{0:x4}' -f [int][char]$m.Value })
+}
 if (-not (Get-Command Get-AuthConfig -ErrorAction SilentlyContinue)) {
     try {
         Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn -ErrorAction Stop
@@ -42,12 +52,22 @@ function Invoke-RenewStep {
         $result.ok = $false
         $result.error = ($_.Exception.Message -replace '\s+', ' ')
     }
-    '@@RESULT ' + (ConvertTo-Json -InputObject $result -Compress)
+    '@@RESULT ' + (ConvertTo-RenewAscii (ConvertTo-Json -InputObject $result -Compress))
     '@@END ' + $Nonce
 }
 
 function Get-RenewState {
     param([string[]]$Servers, [string]$Nonce)
+    try {
+        Get-RenewStateLine -Servers $Servers
+    } catch {
+        '@@STATEERROR ' + (ConvertTo-RenewAscii ($_.Exception.Message -replace '\s+', ' '))
+    }
+    '@@END ' + $Nonce
+}
+
+function Get-RenewStateLine {
+    param([string[]]$Servers)
     $config = Get-AuthConfig
     $state = [ordered]@{
         now     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
@@ -81,14 +101,20 @@ function Get-RenewState {
         $state.servers += $entry
     }
     Get-Variable -Scope Global -Name 'RenewNew*' -ErrorAction SilentlyContinue | ForEach-Object { $state.new[$_.Name] = [string]$_.Value }
-    '@@STATE ' + (ConvertTo-Json -InputObject $state -Depth 6 -Compress)
-    '@@END ' + $Nonce
+    '@@STATE ' + (ConvertTo-RenewAscii (ConvertTo-Json -InputObject $state -Depth 6 -Compress))
 }
 "#;
 
 /// The prelude and the functions steps call ([`crate::renew::powershell::STEP_FUNCTIONS`]).
 pub fn prelude() -> String {
     format!("{PRELUDE}{}", crate::renew::powershell::STEP_FUNCTIONS)
+}
+
+/// A line of PowerShell's output: UTF-8 when it is, else decoded with replacement characters.
+/// Windows PowerShell writes redirected output in the OEM code page (DOMAIN.md §8): one
+/// "München" in a certificate subject must not abort the run; what the runner parses is ASCII.
+fn decode_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// One PowerShell process.
@@ -170,14 +196,15 @@ impl Session {
         let end = format!("@@END {nonce}");
         let mut lines = Vec::new();
         loop {
-            let mut line = String::new();
+            let mut bytes = Vec::new();
             let read = self
                 .stdout
-                .read_line(&mut line)
+                .read_until(b'\n', &mut bytes)
                 .map_err(|e| format!("reading PowerShell's output: {e}"))?;
             if read == 0 {
                 return Err("PowerShell ended unexpectedly".into());
             }
+            let line = decode_line(&bytes);
             let line = line.trim_end_matches(['\r', '\n']).to_string();
             if line.trim() == end {
                 return Ok(lines);
@@ -195,6 +222,9 @@ impl Session {
             quote(&nonce)
         ))?;
         let lines = self.read_until(&nonce)?;
+        if let Some(error) = lines.iter().find_map(|l| l.strip_prefix("@@STATEERROR ")) {
+            return Err(format!("reading the live state failed: {error}"));
+        }
         let json = lines
             .iter()
             .find_map(|l| l.strip_prefix("@@STATE "))
