@@ -18,6 +18,17 @@
 //! `Invoke-RenewStep` and `Get-RenewState` are implemented natively (their PowerShell is
 //! syntax-checked in tests/renew_script.rs); the step text they carry is executed as above.
 //!
+//! Real Exchange behaviour the plans must survive (issue 15; each rule's comment names its
+//! Microsoft source): Export-ExchangeCertificate refuses the Auth Certificate (KB5069337);
+//! Set-AuthConfig replicates the certificate within its AD site only (`init --other-site`);
+//! New-ExchangeCertificate runs on the local server without -Server and ignores a piped
+//! certificate; each server has a front-end (443, a CA certificate) and a back-end (444, the
+//! transport certificate) web site, -Services IIS binds the front end, a bound certificate cannot
+//! be removed; an expired certificate cannot be enabled; the clock moves 60 s per
+//! state-changing cmdlet; output is written in code page 850. The step functions of the script
+//! and prelude (Copy-RenewAuthCertificate, Restore-RenewTransport, Set-RenewBackEndCertificate)
+//! are implemented natively from the Microsoft code they follow.
+//!
 //! Fault injection: `EXSIM_FAIL=N` fails the N-th state-changing cmdlet (counted over the
 //! organisation's life) before it acts; `EXSIM_FAIL=N+` after it acted. `EXSIM_FAIL_CMDLET=Name`
 //! fails the first call of that cmdlet. Each fault fires once.
