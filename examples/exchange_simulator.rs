@@ -807,6 +807,11 @@ impl Sim {
         positional: Vec<Value>,
         input: Option<Value>,
     ) -> R<Value> {
+        // Test fault, not an Exchange rule: EXSIM_HANG_CMDLET=Name never answers (a cmdlet
+        // stuck on an unreachable server or a prompt), for the runner's timeouts.
+        if std::env::var("EXSIM_HANG_CMDLET").is_ok_and(|h| h.eq_ignore_ascii_case(name)) {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         self.fault(name, false)?;
         let silently = p
             .get("erroraction")

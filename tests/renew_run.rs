@@ -608,3 +608,28 @@ fn output_in_the_oem_code_page_does_not_abort_a_run() {
     let (code, check) = org.check();
     expected_check("stage", code, &check);
 }
+
+/// Issue 15 item 6: a step that never answers is stopped by the per-step timeout and reported
+/// as a timeout; the same command then resumes. Failed before: the runner waited forever (the
+/// test harness killed it after a minute).
+#[test]
+fn a_step_that_never_answers_times_out_and_the_run_resumes() {
+    let org = SimOrg::new("stage");
+    let before = org.state();
+    let output = org.renew(
+        &["run", "--execute", "--yes", "--step-timeout", "3s"],
+        &[("EXSIM_HANG_CMDLET", "Set-AuthConfig")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("timed out") && text(&output).contains("--step-timeout"),
+        "{}",
+        text(&output)
+    );
+    assert_not_broken(&before, &org.state(), false, "after a timeout");
+    let resumed = org.run_execute(&[], &[]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let (code, check) = org.check();
+    expected_check("stage", code, &check);
+}

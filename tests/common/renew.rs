@@ -216,6 +216,7 @@ impl SimOrg {
             .env_remove("EXSIM_FAIL_CMDLET")
             .env_remove("EXSIM_SMTP_OVERWRITE")
             .env_remove("EXSIM_COMPUTER")
+            .env_remove("EXSIM_HANG_CMDLET")
             .current_dir(self.dir.path());
         if args.first() == Some(&"run") {
             c.arg("--powershell")

@@ -3,7 +3,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -110,6 +112,25 @@ pub fn prelude() -> String {
     format!("{PRELUDE}{}", crate::renew::powershell::STEP_FUNCTIONS)
 }
 
+/// Every line PowerShell writes, as it comes; the channel closes when its output ends.
+fn read_lines_in_background(mut stdout: BufReader<std::process::ChildStdout>) -> Receiver<Vec<u8>> {
+    let (sender, receiver) = channel();
+    std::thread::spawn(move || {
+        loop {
+            let mut bytes = Vec::new();
+            match stdout.read_until(b'\n', &mut bytes) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if sender.send(bytes).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    receiver
+}
+
 /// A line of PowerShell's output: UTF-8 when it is, else decoded with replacement characters.
 /// Windows PowerShell writes redirected output in the OEM code page (DOMAIN.md §8): one
 /// "München" in a certificate subject must not abort the run; what the runner parses is ASCII.
@@ -121,13 +142,33 @@ fn decode_line(bytes: &[u8]) -> String {
 pub(super) struct Session {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// PowerShell's output lines, read by a thread so that waiting for them can time out.
+    lines: Receiver<Vec<u8>>,
     counter: u64,
     tag: String,
+    timeouts: Timeouts,
+    /// When the whole run must have ended.
+    deadline: Instant,
+}
+
+/// How long one request (a step, a state read) and the whole run may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub step: Duration,
+    pub run: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            step: Duration::from_secs(20 * 60),
+            run: Duration::from_secs(4 * 60 * 60),
+        }
+    }
 }
 
 impl Session {
-    pub(super) fn start(program: &Path) -> Result<Session, String> {
+    pub(super) fn start(program: &Path, timeouts: Timeouts) -> Result<Session, String> {
         let mut child = Command::new(program)
             .args([
                 "-NoLogo",
@@ -145,6 +186,7 @@ impl Session {
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
         let stdin = child.stdin.take().ok_or("no stdin for PowerShell")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("no stdout for PowerShell")?);
+        let lines = read_lines_in_background(stdout);
         let tag = format!(
             "{:x}{:x}",
             std::process::id(),
@@ -153,9 +195,11 @@ impl Session {
         let mut session = Session {
             child,
             stdin,
-            stdout,
+            lines,
             counter: 0,
             tag,
+            timeouts,
+            deadline: Instant::now() + timeouts.run,
         };
         let encoded = STANDARD.encode(prelude().as_bytes());
         let nonce = session.nonce();
@@ -195,15 +239,30 @@ impl Session {
     fn read_until(&mut self, nonce: &str) -> Result<Vec<String>, String> {
         let end = format!("@@END {nonce}");
         let mut lines = Vec::new();
+        let step_limit = Instant::now() + self.timeouts.step;
+        let (limit, which) = if step_limit <= self.deadline {
+            (step_limit, ("step", self.timeouts.step))
+        } else {
+            (self.deadline, ("run", self.timeouts.run))
+        };
         loop {
-            let mut bytes = Vec::new();
-            let read = self
-                .stdout
-                .read_until(b'\n', &mut bytes)
-                .map_err(|e| format!("reading PowerShell's output: {e}"))?;
-            if read == 0 {
-                return Err("PowerShell ended unexpectedly".into());
-            }
+            let wait = limit.saturating_duration_since(Instant::now());
+            let bytes = match self.lines.recv_timeout(wait) {
+                Ok(bytes) => bytes,
+                Err(RecvTimeoutError::Timeout) => {
+                    // PowerShell may still be acting: stop it, the state is re-read next run.
+                    let _ = self.child.kill();
+                    return Err(format!(
+                        "timed out: PowerShell did not answer within the {} timeout of {} s (--{}-timeout); it was stopped, run again to resume from the live state",
+                        which.0,
+                        which.1.as_secs(),
+                        which.0
+                    ));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("PowerShell ended unexpectedly".into());
+                }
+            };
             let line = decode_line(&bytes);
             let line = line.trim_end_matches(['\r', '\n']).to_string();
             if line.trim() == end {
