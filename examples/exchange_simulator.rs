@@ -130,6 +130,25 @@ impl SimServer {
 
     fn services_text(&self, c: &SimCert) -> String {
         let list = self.services_of(c);
+        // EXSIM_REMOTE_SHELL=1: a remote Exchange shell sends the AllowedServices flags as a
+        // number (DOMAIN.md §8; MEAC's New-ExchangeAuthCertificate.ps1 compares Services with
+        // 0): IMAP 1, POP 2, UM 4, IIS 8, SMTP 16, Federation 32, UMCallRouter 64.
+        if std::env::var("EXSIM_REMOTE_SHELL").is_ok_and(|v| v == "1") {
+            let flags: u32 = list
+                .iter()
+                .map(|s| match s.as_str() {
+                    "IMAP" => 1,
+                    "POP" => 2,
+                    "UM" => 4,
+                    "IIS" => 8,
+                    "SMTP" => 16,
+                    "Federation" => 32,
+                    "UMCallRouter" => 64,
+                    _ => 0,
+                })
+                .sum();
+            return flags.to_string();
+        }
         if list.is_empty() {
             "None".into()
         } else {

@@ -633,3 +633,22 @@ fn a_step_that_never_answers_times_out_and_the_run_resumes() {
     let (code, check) = org.check();
     expected_check("stage", code, &check);
 }
+
+/// Issue 15 item 9 (numeric Services): in a remote Exchange shell Services arrives as the
+/// AllowedServices flags (24 = IIS, SMTP). The transport renewal's verifications ("enabled for
+/// SMTP", "bound to no web site") must read them. Failed before: "24" was taken as a service
+/// name, so "the new certificate is enabled for SMTP" never held and the run stopped.
+#[test]
+fn services_as_numbers_from_a_remote_shell_are_understood() {
+    for scenario in ["selfsigned", "stage"] {
+        let org = SimOrg::new(scenario);
+        let before = org.state();
+        let output = org.renew(
+            &["run", "--execute", "--yes", "--cleanup"],
+            &[("EXSIM_REMOTE_SHELL", "1")],
+            None,
+        );
+        assert!(output.status.success(), "{scenario}: {}", text(&output));
+        assert_not_broken(&before, &org.state(), renews_transport(scenario), scenario);
+    }
+}

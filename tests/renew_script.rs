@@ -82,6 +82,7 @@ const ALLOWED: &[&str] = &[
     "Set-RenewBackEndCertificate",
     "Restore-RenewTransport",
     "ConvertTo-RenewAscii",
+    "Get-RenewServiceNames",
     "Get-RenewStateLine",
     "ConvertTo-SecureString",
     "Set-AuthConfig",

@@ -153,10 +153,7 @@ impl Check {
             )
         };
         let services = |server: &ServerName, t: &ThumbRef| {
-            format!(
-                "@(({}).Services.ToString() -split ',\\s*')",
-                cert(server, t)
-            )
+            format!("@(Get-RenewServiceNames ({}).Services)", cert(server, t))
         };
         match self {
             Check::CurrentIs { thumbprint } => format!(

@@ -411,6 +411,24 @@ function Copy-RenewAuthCertificate {
     Write-Output ('{0} holds {1}' -f $Target, $Thumbprint)
 }
 
+# A certificate's services by name: a remote Exchange shell sends the AllowedServices flags as
+# a number (IMAP 1, POP 2, UM 4, IIS 8, SMTP 16, Federation 32, UMCallRouter 64).
+function Get-RenewServiceNames {
+    param($Services)
+    $text = [string]$Services
+    if ($text -match '^\d+$') {
+        $flags = [int]$text
+        $names = @()
+        foreach ($pair in @(@(1, 'IMAP'), @(2, 'POP'), @(4, 'UM'), @(8, 'IIS'), @(16, 'SMTP'), @(32, 'Federation'), @(64, 'UMCallRouter'))) {
+            if ($flags -band $pair[0]) {
+                $names += $pair[1]
+            }
+        }
+        return $names
+    }
+    @($text -split ',\s*')
+}
+
 # Re-enables the recorded internal transport certificate for SMTP only when it is no longer the
 # transport certificate (New-ExchangeCertificate may take the default SMTP certificate over):
 # enabling an expired certificate fails, and what did not change is not redone.

@@ -82,7 +82,7 @@ function Assert-RenewCheck {
 
 function Get-RenewIisBinding {
     param([string]$Server)
-    @(Get-ExchangeCertificate -Server $Server | Where-Object { ($_.Services.ToString() -split ',\s*') -contains 'IIS' } | ForEach-Object { $_.Thumbprint })
+    @(Get-ExchangeCertificate -Server $Server | Where-Object { @(Get-RenewServiceNames $_.Services) -contains 'IIS' } | ForEach-Object { $_.Thumbprint })
 }
 
 # Puts back what New-ExchangeCertificate may have taken over: the default SMTP (internal

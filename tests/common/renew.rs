@@ -217,6 +217,7 @@ impl SimOrg {
             .env_remove("EXSIM_SMTP_OVERWRITE")
             .env_remove("EXSIM_COMPUTER")
             .env_remove("EXSIM_HANG_CMDLET")
+            .env_remove("EXSIM_REMOTE_SHELL")
             .current_dir(self.dir.path());
         if args.first() == Some(&"run") {
             c.arg("--powershell")

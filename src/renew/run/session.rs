@@ -93,7 +93,7 @@ function Get-RenewStateLine {
         $entry = [ordered]@{ name = $server; reachable = $true; error = $null; transport = $null; certificates = @() }
         try {
             $entry.certificates = @(Get-ExchangeCertificate -Server $server | ForEach-Object {
-                    [ordered]@{ thumbprint = $_.Thumbprint; services = $_.Services.ToString(); not_after = ConvertTo-RenewUtc $_.NotAfter; subject = $_.Subject }
+                    [ordered]@{ thumbprint = $_.Thumbprint; services = [string]$_.Services; not_after = ConvertTo-RenewUtc $_.NotAfter; subject = $_.Subject }
                 })
             $entry.transport = [string](Get-TransportService -Identity $server).InternalTransportCertificateThumbprint
         } catch {
