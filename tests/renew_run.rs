@@ -652,3 +652,31 @@ fn services_as_numbers_from_a_remote_shell_are_understood() {
         assert_not_broken(&before, &org.state(), renews_transport(scenario), scenario);
     }
 }
+
+/// Issue 15 item 10 (the creating server): the new Auth Certificate is created on a Mailbox
+/// server of version 15, as MEAC requires (Test-IsServerValidForAuthCertificateGeneration.ps1),
+/// not on an Exchange 2013 CAS-only server listed first. Failed before: the first server was
+/// taken whatever its roles.
+#[test]
+fn the_new_auth_certificate_is_created_on_a_mailbox_server() {
+    let org = SimOrg::new("stage");
+    let path = org.export("bundle.json");
+    let mut bundle: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    bundle["servers"][0]["roles"] = json!(["ClientAccess"]);
+    bundle["servers"][0]["version"] = json!("Version 15.0 (Build 1497.2)");
+    let cas_first = org.path("cas-first.json");
+    std::fs::write(&cas_first, bundle.to_string()).unwrap();
+    let mut c = std::process::Command::new(common::renew::RENEW);
+    c.args(["plan", "--output", "json", "--bundle"])
+        .arg(&cas_first)
+        .args(["--now", common::renew::NOW]);
+    let output = common::renew::run_command(c, None);
+    assert!(output.status.success(), "{}", text(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["steps"][0]["id"], "new-auth-certificate");
+    assert_eq!(
+        plan["steps"][0]["server"], "EXCH02",
+        "{:#}",
+        plan["steps"][0]
+    );
+}

@@ -384,7 +384,28 @@ fn servers_to_plan_for(
             Inventory::NotCollected => skipped.push(format!("{} (not collected)", server.name)),
         }
     }
+    // The first server is where the plan runs and creates a new Auth Certificate: a Mailbox
+    // server of version 15, as MEAC requires (Test-IsServerValidForAuthCertificateGeneration.ps1;
+    // on an Exchange 2013 CAS-only server Get-TransportService fails). Stable: the collector's
+    // order otherwise.
+    servers.sort_by_key(|name| !can_create_auth_certificate(state, name));
     Ok((servers, skipped))
+}
+
+/// A Mailbox server of Exchange version 15 (MEAC's
+/// Test-IsServerValidForAuthCertificateGeneration.ps1). Unknown roles or version count as
+/// able, as before.
+fn can_create_auth_certificate(state: &ExchangeState, name: &ServerName) -> bool {
+    let Some(server) = state.server(name.as_str()) else {
+        return true;
+    };
+    let mailbox = server.roles.is_empty()
+        || server
+            .roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case("Mailbox"));
+    let v15 = server.major_version.is_none_or(|v| v == 15);
+    mailbox && v15
 }
 
 /// Servers that could not be queried stop the plan, as in MEAC, unless the administrator
