@@ -18,6 +18,17 @@
 //! `Invoke-RenewStep` and `Get-RenewState` are implemented natively (their PowerShell is
 //! syntax-checked in tests/renew_script.rs); the step text they carry is executed as above.
 //!
+//! Real Exchange behaviour the plans must survive (issue 15; each rule's comment names its
+//! Microsoft source): Export-ExchangeCertificate refuses the Auth Certificate (KB5069337);
+//! Set-AuthConfig replicates the certificate within its AD site only (`init --other-site`);
+//! New-ExchangeCertificate runs on the local server without -Server and ignores a piped
+//! certificate; each server has a front-end (443, a CA certificate) and a back-end (444, the
+//! transport certificate) web site, -Services IIS binds the front end, a bound certificate cannot
+//! be removed; an expired certificate cannot be enabled; the clock moves 60 s per
+//! state-changing cmdlet; output is written in code page 850. The step functions of the script
+//! and prelude (Copy-RenewAuthCertificate, Restore-RenewTransport, Set-RenewBackEndCertificate)
+//! are implemented natively from the Microsoft code they follow.
+//!
 //! Fault injection: `EXSIM_FAIL=N` fails the N-th state-changing cmdlet (counted over the
 //! organisation's life) before it acts; `EXSIM_FAIL=N+` after it acted. `EXSIM_FAIL_CMDLET=Name`
 //! fails the first call of that cmdlet. Each fault fires once.
@@ -60,7 +71,26 @@ struct SimServer {
     reachable: bool,
     transport: String,
     certificates: Vec<SimCert>,
+    /// The AD site. The certificate servicelet replicates the Auth Certificate to the
+    /// Client Access servers of the site where Set-AuthConfig runs (DOMAIN.md §8; Microsoft
+    /// Learn, Set-AuthConfig; MEAC only asks the admin to check other sites:
+    /// MonitorExchangeAuthCertificate.ps1).
+    #[serde(default)]
+    site: String,
+    /// The certificate bound to the Default Web Site (front end, 443): what
+    /// `Enable-ExchangeCertificate -Services IIS` binds (DOMAIN.md §8; Microsoft Learn,
+    /// Enable-ExchangeCertificate).
+    #[serde(default)]
+    front_end: String,
+    /// The certificate bound to the Exchange Back End site (444): setup binds the internal
+    /// transport certificate there; Enable-ExchangeCertificate never does
+    /// (New-ExchangeAuthCertificate.ps1 removes IIS "to prevent it being bound to Front End").
+    #[serde(default)]
+    back_end: String,
 }
+
+/// The AD site every simulated server is in unless `init --other-site NAME` moves it.
+const DEFAULT_SITE: &str = "Default-First-Site-Name";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SimCert {
@@ -85,12 +115,59 @@ impl SimCert {
         Certificate::from_der(&STANDARD.decode(&self.der).unwrap_or_default())
             .expect("simulator certificates are valid DER")
     }
-    fn services_text(&self) -> String {
-        if self.services.is_empty() {
+}
+
+impl SimServer {
+    /// A certificate's services as Get-ExchangeCertificate shows them: IIS when either web
+    /// site is bound to it, whatever the flags say.
+    fn services_of(&self, c: &SimCert) -> Vec<String> {
+        let mut list: Vec<String> = c.services.iter().filter(|s| *s != "IIS").cloned().collect();
+        if self.front_end == c.thumbprint || self.back_end == c.thumbprint {
+            list.insert(0, "IIS".into());
+        }
+        list
+    }
+
+    fn services_text(&self, c: &SimCert) -> String {
+        let list = self.services_of(c);
+        // EXSIM_REMOTE_SHELL=1: a remote Exchange shell sends the AllowedServices flags as a
+        // number (DOMAIN.md §8; MEAC's New-ExchangeAuthCertificate.ps1 compares Services with
+        // 0): IMAP 1, POP 2, UM 4, IIS 8, SMTP 16, Federation 32, UMCallRouter 64.
+        if std::env::var("EXSIM_REMOTE_SHELL").is_ok_and(|v| v == "1") {
+            let flags: u32 = list
+                .iter()
+                .map(|s| match s.as_str() {
+                    "IMAP" => 1,
+                    "POP" => 2,
+                    "UM" => 4,
+                    "IIS" => 8,
+                    "SMTP" => 16,
+                    "Federation" => 32,
+                    "UMCallRouter" => 64,
+                    _ => 0,
+                })
+                .sum();
+            return flags.to_string();
+        }
+        if list.is_empty() {
             "None".into()
         } else {
-            self.services.join(", ")
+            list.join(", ")
         }
+    }
+
+    fn site(&self) -> &str {
+        if self.site.is_empty() {
+            DEFAULT_SITE
+        } else {
+            &self.site
+        }
+    }
+
+    fn holds(&self, thumbprint: &str) -> bool {
+        self.certificates
+            .iter()
+            .any(|c| c.thumbprint.eq_ignore_ascii_case(thumbprint))
     }
 }
 
@@ -129,8 +206,14 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
         let name = format!("EXCH{i:02}");
         let transport = SimCert::new(
             make_cert(&name, now - days(400), now + days(1400)),
-            &["IIS", "SMTP"],
+            &["SMTP"],
             "Microsoft Exchange",
+        );
+        // The CA certificate clients see on the front end (443).
+        let public = SimCert::new(
+            make_cert("mail.contoso.lab", now - days(30), now + days(335)),
+            &["IMAP", "POP"],
+            "mail.contoso.lab",
         );
         let wmsvc = SimCert::new(
             make_cert(
@@ -145,7 +228,10 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
             name,
             reachable: true,
             transport: transport.thumbprint.clone(),
-            certificates: vec![transport, wmsvc],
+            site: DEFAULT_SITE.into(),
+            front_end: public.thumbprint.clone(),
+            back_end: transport.thumbprint.clone(),
+            certificates: vec![transport, public, wmsvc],
         });
     }
     let auth = |nb: DateTime<Utc>, na: DateTime<Utc>| {
@@ -162,21 +248,29 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
     };
     let healthy = auth(now - days(700), now + days(1100));
     match scenario {
-        "healthy" | "selfsigned" | "cleanup" => {
+        "healthy" | "selfsigned" | "selfsigned-remote" | "cleanup" => {
             add_all(&mut org, &healthy);
             org.current = healthy.thumbprint.clone();
-            if scenario == "selfsigned" {
-                let name = org.servers[0].name.clone();
+            if scenario.starts_with("selfsigned") {
+                // selfsigned-remote: the expiring transport certificate is on the last server,
+                // not on the one the plan runs on.
+                let at = if scenario == "selfsigned" {
+                    0
+                } else {
+                    org.servers.len() - 1
+                };
+                let name = org.servers[at].name.clone();
                 let renewed = SimCert::new(
                     make_cert(&name, now - days(1815), now + days(10)),
-                    &["IIS", "SMTP"],
+                    &["SMTP"],
                     "Microsoft Exchange",
                 );
-                let s = &mut org.servers[0];
+                let s = &mut org.servers[at];
                 for c in &mut s.certificates {
-                    c.services.clear();
+                    c.services.retain(|x| x != "SMTP");
                 }
                 s.transport = renewed.thumbprint.clone();
+                s.back_end = renewed.thumbprint.clone();
                 s.certificates.push(renewed);
             }
             if scenario == "cleanup" {
@@ -201,10 +295,36 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
                 org.servers[last].reachable = false;
             }
         }
+        // 3.5 days left: MEAC's rule stages 2 days (48 h) ahead (issue 15 item 7).
+        "stage-short" => {
+            let cur = auth(now - days(1800), now + Duration::hours(84));
+            add_all(&mut org, &cur);
+            org.current = cur.thumbprint.clone();
+        }
         "replace" => {
             let cur = auth(now - days(1830), now - days(3));
             add_all(&mut org, &cur);
             org.current = cur.thumbprint.clone();
+        }
+        // Setup made the Auth Certificate and the internal transport certificates on the same
+        // day: both have expired (issue 15 item 4).
+        "replace-expired-transport" => {
+            let cur = auth(now - days(1830), now - days(3));
+            add_all(&mut org, &cur);
+            org.current = cur.thumbprint.clone();
+            for s in &mut org.servers {
+                let expired = SimCert::new(
+                    make_cert(&s.name, now - days(1830), now - days(3)),
+                    &["SMTP"],
+                    "Microsoft Exchange",
+                );
+                for c in &mut s.certificates {
+                    c.services.retain(|x| x != "SMTP");
+                }
+                s.transport = expired.thumbprint.clone();
+                s.back_end = expired.thumbprint.clone();
+                s.certificates.push(expired);
+            }
         }
         "replace-missing" => {
             let cur = auth(now - days(100), now + days(1000));
@@ -268,7 +388,7 @@ fn export_bundle(org: &Org) -> Json {
                     .iter()
                     .map(|c| {
                         let status = if c.facts().is_expired(org.now) { "DateInvalid" } else { "Valid" };
-                        json!({"thumbprint": c.thumbprint, "raw_data": c.der, "services": c.services, "friendly_name": c.friendly_name, "status": status})
+                        json!({"thumbprint": c.thumbprint, "raw_data": c.der, "services": s.services_of(c), "friendly_name": c.friendly_name, "status": status})
                     })
                     .collect()
             } else {
@@ -276,7 +396,7 @@ fn export_bundle(org: &Org) -> Json {
             };
             json!({
                 "name": s.name, "fqdn": format!("{}.contoso.lab", s.name.to_ascii_lowercase()),
-                "site": "Default-First-Site-Name", "version": "Version 15.2 (Build 1544.4)", "major_version": 15,
+                "site": s.site(), "version": "Version 15.2 (Build 1544.4)", "major_version": 15,
                 "roles": ["Mailbox"], "is_edge": false, "reachable": s.reachable,
                 "error": if s.reachable { Json::Null } else { json!("WinRM cannot complete the operation") },
                 "internal_transport_certificate_thumbprint": if s.reachable { json!(s.transport) } else { Json::Null },
@@ -362,7 +482,12 @@ struct Sim {
     parser: Parser,
 }
 
+/// How long the simulator's clock moves per state-changing cmdlet.
+const CMDLET_SECONDS: i64 = 60;
+
 const MUTATING: &[&str] = &[
+    "Copy-RenewAuthCertificate",
+    "Set-RenewBackEndCertificate",
     "New-ExchangeCertificate",
     "Enable-ExchangeCertificate",
     "Import-ExchangeCertificate",
@@ -500,6 +625,10 @@ impl Sim {
 
     fn expr(&mut self, node: Node, src: &str) -> R<Value> {
         let text = &src[node.byte_range()];
+        // `(Get-Date).AddHours(n)`: a date computed when the cmdlet runs.
+        if let Some(hours) = hours_from_now(text) {
+            return Ok(Value::Date(now_plus_hours(self.org.now, hours)));
+        }
         match node.kind() {
             "string_literal" => {
                 if text.starts_with('\'')
@@ -580,14 +709,20 @@ impl Sim {
                 }
                 Ok(Value::Arr(values))
             }
+            // String concatenation, with `[char]0xNNNN` UTF-16 units: how the plans write
+            // non-ASCII text in ASCII (Windows PowerShell 5.1 reads a script without BOM in the
+            // ANSI code page: DOMAIN.md §8).
             "additive_expression" if node.named_child_count() > 1 => {
                 let mut cursor = node.walk();
                 let items: Vec<Node> = node.named_children(&mut cursor).collect();
-                let mut joined = String::new();
+                let mut units: Vec<u16> = Vec::new();
                 for item in items {
-                    joined.push_str(&self.expr(item, src)?.text());
+                    match char_unit(&src[item.byte_range()]) {
+                        Some(unit) => units.push(unit),
+                        None => units.extend(self.expr(item, src)?.text().encode_utf16()),
+                    }
                 }
-                Ok(Value::Str(joined))
+                Ok(Value::Str(String::from_utf16_lossy(&units)))
             }
             _ if node.named_child_count() == 1 => {
                 self.expr(node.named_child(0).ok_or(Failure("expr".into()))?, src)
@@ -691,6 +826,11 @@ impl Sim {
         positional: Vec<Value>,
         input: Option<Value>,
     ) -> R<Value> {
+        // Test fault, not an Exchange rule: EXSIM_HANG_CMDLET=Name never answers (a cmdlet
+        // stuck on an unreachable server or a prompt), for the runner's timeouts.
+        if std::env::var("EXSIM_HANG_CMDLET").is_ok_and(|h| h.eq_ignore_ascii_case(name)) {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         self.fault(name, false)?;
         let silently = p
             .get("erroraction")
@@ -709,6 +849,10 @@ impl Sim {
             self.org
                 .events
                 .push(format!("{name} {:?}", p.keys().collect::<Vec<_>>()));
+            // The clock moves while a run goes on: every state-changing cmdlet takes time
+            // (MEAC's New-ExchangeAuthCertificate.ps1 itself sleeps 5 s after creating the
+            // certificate and 10 s after re-enabling the transport certificate).
+            self.org.now += Duration::seconds(CMDLET_SECONDS);
             self.save();
             self.fault(name, true)?;
         }
@@ -789,7 +933,7 @@ impl Sim {
                             .as_ref()
                             .is_none_or(|t| t.eq_ignore_ascii_case(&c.thumbprint))
                     })
-                    .map(|c| cert_value(c, &s.name))
+                    .map(|c| cert_value(c, s))
                     .collect();
                 match thumb {
                     Some(t) if list.is_empty() => fail(format!(
@@ -801,43 +945,24 @@ impl Sim {
                 }
             }
             "new-exchangecertificate" => {
-                let (subject_cn, friendly, target) = match &input {
-                    Some(Value::Obj(old)) => {
-                        let subject = old.get("Subject").map(Value::text).unwrap_or_default();
-                        let cn = subject.trim_start_matches("CN=").to_string();
-                        (
-                            cn,
-                            old.get("FriendlyName").map(Value::text).unwrap_or_default(),
-                            old.get("Server")
-                                .map(Value::text)
-                                .unwrap_or(server_name.clone()),
-                        )
-                    }
-                    Some(_) => {
-                        return fail(
-                            "New-ExchangeCertificate: the pipeline input is not a certificate",
-                        );
-                    }
-                    None => {
-                        let subject = text("subjectname").ok_or(Failure(
-                            "New-ExchangeCertificate: -SubjectName is required in the simulator"
-                                .into(),
-                        ))?;
-                        let cn = subject
-                            .split_once('=')
-                            .map(|(_, v)| v.to_string())
-                            .unwrap_or(subject);
-                        (
-                            cn,
-                            text("friendlyname").unwrap_or_default(),
-                            server_name.clone(),
-                        )
-                    }
-                };
-                // Default services IMAP, POP, SMTP (piped renewals: none until enabled).
+                // The pipeline input (-Instance) is deprecated and no longer used, and the
+                // cmdlet runs on the local server unless -Server is given (DOMAIN.md §8;
+                // Microsoft Learn, New-ExchangeCertificate): a piped certificate neither
+                // chooses the server nor the subject.
+                let _ignored_instance = input;
+                let target = server_name.clone();
+                // Without -SubjectName the subject is the name of the server it runs on
+                // (Microsoft Learn, New-ExchangeCertificate -SubjectName).
+                let subject = text("subjectname").unwrap_or_else(|| format!("CN={target}"));
+                let subject_cn = subject
+                    .split_once('=')
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or(subject);
+                let friendly = text("friendlyname").unwrap_or_else(|| "Microsoft Exchange".into());
+                // Default services IMAP, POP, SMTP (Microsoft Learn, New-ExchangeCertificate
+                // -Services).
                 let services: Vec<String> = match text("services") {
                     Some(list) => parse_services(&list)?,
-                    None if input.is_some() => Vec::new(),
                     None => vec!["IMAP".into(), "POP".into(), "SMTP".into()],
                 };
                 let der = make_cert(
@@ -858,7 +983,11 @@ impl Sim {
                 if services.iter().any(|x| x == "SMTP") || overwrite_anyway {
                     s.transport = cert.thumbprint.clone();
                 }
-                let value = cert_value(&cert, &s.name);
+                // -Services IIS binds the Default Web Site (DOMAIN.md §8).
+                if services.iter().any(|x| x == "IIS") {
+                    s.front_end = cert.thumbprint.clone();
+                }
+                let value = cert_value(&cert, s);
                 s.certificates.push(cert);
                 Ok(value)
             }
@@ -883,10 +1012,12 @@ impl Sim {
                         "The certificate with thumbprint {thumb} has expired."
                     ));
                 }
+                // -Services IIS binds the Default Web Site (front end, 443), never the
+                // Exchange Back End site (DOMAIN.md §8; Microsoft Learn,
+                // Enable-ExchangeCertificate; MEAC New-ExchangeAuthCertificate.ps1 removes IIS
+                // from the transport certificate's services for that reason).
                 if services.iter().any(|x| x == "IIS") {
-                    for c in &mut s.certificates {
-                        c.services.retain(|x| x != "IIS");
-                    }
+                    s.front_end = s.certificates[index].thumbprint.clone();
                 }
                 if services.iter().any(|x| x == "SMTP") {
                     s.transport = s.certificates[index].thumbprint.clone();
@@ -901,6 +1032,14 @@ impl Sim {
             }
             "export-exchangecertificate" => {
                 let thumb = text("thumbprint").unwrap_or_default();
+                // Since the October 2025 security update Export-ExchangeCertificate refuses the
+                // Auth Certificate (KB5069337; DOMAIN.md §8; MEAC's
+                // Import-ExchangeAuthCertificateToServers.ps1 exports through .NET instead).
+                if self.is_auth_certificate(&server_name, &thumb)? {
+                    return fail(format!(
+                        "Export-ExchangeCertificate: exporting the Auth Certificate {thumb} with its private key is blocked (KB5069337)."
+                    ));
+                }
                 let password = match p.get("password") {
                     Some(Value::Secure(id)) => id.clone(),
                     _ => {
@@ -960,7 +1099,7 @@ impl Sim {
                         cert.thumbprint
                     ));
                 }
-                let value = cert_value(&cert, &s.name);
+                let value = cert_value(&cert, s);
                 s.certificates.push(cert);
                 Ok(value)
             }
@@ -979,9 +1118,11 @@ impl Sim {
                     ));
                 };
                 let c = &s.certificates[index];
-                // In use: bound to IIS, the default SMTP (internal transport) certificate, or
-                // named by AuthConfig.
-                if c.services.iter().any(|x| x == "IIS")
+                // In use: bound to a web site (front end 443 or back end 444), the default
+                // SMTP (internal transport) certificate, or named by AuthConfig (Microsoft
+                // Learn, Remove-ExchangeCertificate: a certificate in use can't be removed).
+                if s.front_end == c.thumbprint
+                    || s.back_end == c.thumbprint
                     || s.transport == c.thumbprint
                     || c.thumbprint == current
                     || c.thumbprint == next
@@ -994,6 +1135,41 @@ impl Sim {
                 Ok(Value::Null)
             }
             "set-authconfig" => self.set_auth_config(p),
+            "copy-renewauthcertificate" => self.copy_auth_certificate(p),
+            // The prelude's conditional re-enable: Enable-ExchangeCertificate (modelled below,
+            // refusing an expired certificate) only when the transport certificate changed.
+            "restore-renewtransport" => {
+                let thumb = text("thumbprint").unwrap_or_default();
+                if thumb.is_empty()
+                    || self
+                        .server(&server_name)?
+                        .transport
+                        .eq_ignore_ascii_case(&thumb)
+                {
+                    return Ok(Value::Null);
+                }
+                let mut enable = BTreeMap::new();
+                enable.insert("server".to_string(), Value::Str(server_name.clone()));
+                enable.insert("thumbprint".to_string(), Value::Str(thumb));
+                enable.insert("services".to_string(), Value::Str("SMTP".into()));
+                enable.insert("force".to_string(), Value::Bool(true));
+                self.cmdlet("Enable-ExchangeCertificate", enable, Vec::new(), None)
+            }
+            // The prelude's IIS rebinding of the Exchange Back End site (444): the site's
+            // https binding takes any certificate of the server's store (IIS
+            // WebAdministration, AddSslCertificate); only that site changes (DOMAIN.md §8).
+            "set-renewbackendcertificate" => {
+                let thumb = text("thumbprint").unwrap_or_default();
+                let s = self.server(&server_name)?;
+                if !s.holds(&thumb) {
+                    return fail(format!(
+                        "A specified logon session does not exist. It may already have been terminated. (0x80070520): {thumb} is not in LocalMachine\\My on {}",
+                        s.name
+                    ));
+                }
+                s.back_end = thumb.to_ascii_uppercase();
+                Ok(Value::Null)
+            }
             "restart-service" => {
                 let service = text("name").unwrap_or_default();
                 if service.eq_ignore_ascii_case("MSExchangeServiceHost") {
@@ -1088,8 +1264,9 @@ impl Sim {
             if !cert.exportable && !force {
                 return fail("The certificate's private key is not exportable.");
             }
-            self.org.next = thumb;
+            self.org.next = thumb.clone();
             self.org.next_effective = Some(date);
+            self.replicate_in_site(&thumb);
             return Ok(Value::Null);
         }
         if p.get("publishcertificate").is_some_and(Value::truthy) {
@@ -1100,6 +1277,10 @@ impl Sim {
             self.org.previous = if clear { String::new() } else { old };
             self.org.current = std::mem::take(&mut self.org.next);
             self.org.next_effective = None;
+            // "immediately deployed to all Client Access servers" (Microsoft Learn,
+            // Set-AuthConfig -PublishCertificate): of this AD site (DOMAIN.md §8).
+            let current = self.org.current.clone();
+            self.replicate_in_site(&current);
             return Ok(Value::Null);
         }
         if let Some(thumb) = p.get("certificatethumbprint").map(Value::text) {
@@ -1114,6 +1295,97 @@ impl Sim {
         fail("Set-AuthConfig: no parameter the simulator knows")
     }
 
+    fn is_auth_certificate(&mut self, server: &str, thumb: &str) -> R<bool> {
+        let named = [&self.org.current, &self.org.next, &self.org.previous]
+            .iter()
+            .any(|t| !t.is_empty() && t.eq_ignore_ascii_case(thumb));
+        let s = self.server(server)?;
+        let subject_is_auth = s
+            .certificates
+            .iter()
+            .find(|c| c.thumbprint.eq_ignore_ascii_case(thumb))
+            .is_some_and(|c| c.facts().subject.contains(AUTH_CERTIFICATE_CN));
+        Ok(named || subject_is_auth)
+    }
+
+    /// The certificate servicelet copies the certificate Set-AuthConfig names to the reachable
+    /// servers of the AD site where it runs, from the local store (DOMAIN.md §2 and §8;
+    /// Microsoft Learn, Set-AuthConfig). Servers in other sites keep lacking it: MEAC tells
+    /// the admin to check them (MonitorExchangeAuthCertificate.ps1).
+    fn replicate_in_site(&mut self, thumb: &str) {
+        let local = self.local.clone();
+        let Some(source) = self
+            .org
+            .servers
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(&local))
+        else {
+            return;
+        };
+        let site = source.site().to_string();
+        let Some(cert) = source
+            .certificates
+            .iter()
+            .find(|c| c.thumbprint.eq_ignore_ascii_case(thumb))
+            .cloned()
+        else {
+            return;
+        };
+        let mut copied = cert;
+        copied.services.clear();
+        for s in &mut self.org.servers {
+            if s.reachable && s.site() == site && !s.holds(thumb) {
+                s.certificates.push(copied.clone());
+                self.org.events.push(format!(
+                    "certificate servicelet replicated {thumb} to {} (site {site})",
+                    s.name
+                ));
+            }
+        }
+    }
+
+    /// The prelude's `Copy-RenewAuthCertificate`: it waits for replication (the clock moves
+    /// by the wait), then exports like MEAC's Export-CertificateAndPrivateKey.ps1
+    /// (X509Certificate2.Export(Pfx) inside Invoke-Command on the source: fails without an
+    /// exportable private key) and imports with Import-ExchangeCertificate
+    /// (Import-ExchangeAuthCertificateToServers.ps1).
+    fn copy_auth_certificate(&mut self, p: &BTreeMap<String, Value>) -> R<Value> {
+        let text = |k: &str| p.get(k).map(Value::text).unwrap_or_default();
+        let (source, target, thumb) = (text("source"), text("target"), text("thumbprint"));
+        let wait: i64 = text("waitseconds").parse().unwrap_or(0);
+        if self.server(&target)?.holds(&thumb) {
+            self.out.push(format!("{target} holds {thumb}"));
+            return Ok(Value::Null);
+        }
+        self.org.now += Duration::seconds(wait.max(0));
+        if self.server(&target)?.holds(&thumb) {
+            return Ok(Value::Null);
+        }
+        let cert = self
+            .server(&source)?
+            .certificates
+            .iter()
+            .find(|c| c.thumbprint.eq_ignore_ascii_case(&thumb))
+            .cloned()
+            .ok_or(Failure(format!(
+                "Certificate with thumbprint {thumb} not found in LocalMachine\\My"
+            )))?;
+        if !cert.exportable {
+            return fail(format!(
+                "The private key couldn't be exported. It either couldn't be accessed or isn't exportable: {thumb}"
+            ));
+        }
+        let mut copied = cert;
+        copied.services.clear();
+        copied.exportable = true;
+        let s = self.server(&target)?;
+        s.certificates.push(copied);
+        self.org.events.push(format!(
+            "copied {thumb} from {source} to {target} (.NET export)"
+        ));
+        Ok(Value::Null)
+    }
+
     /// The runner's `Get-RenewState`, natively.
     fn renew_state(&mut self, servers: Vec<String>, nonce: &str) {
         let when = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -1122,7 +1394,7 @@ impl Sim {
             .map(|name| match self.server(name) {
                 Ok(s) => json!({
                     "name": s.name, "reachable": true, "error": null, "transport": s.transport,
-                    "certificates": s.certificates.iter().map(|c| json!({"thumbprint": c.thumbprint, "services": c.services_text(), "not_after": when(c.facts().not_after), "subject": c.facts().subject})).collect::<Vec<_>>(),
+                    "certificates": s.certificates.iter().map(|c| json!({"thumbprint": c.thumbprint, "services": s.services_text(c), "not_after": when(c.facts().not_after), "subject": c.facts().subject})).collect::<Vec<_>>(),
                 }),
                 Err(Failure(e)) => json!({"name": name, "reachable": false, "error": e, "transport": null, "certificates": []}),
             })
@@ -1237,15 +1509,15 @@ fn first_command(root: Node) -> Option<Node> {
     }
 }
 
-fn cert_value(c: &SimCert, server: &str) -> Value {
+fn cert_value(c: &SimCert, server: &SimServer) -> Value {
     let facts = c.facts();
     let mut m = BTreeMap::new();
     m.insert("Thumbprint".into(), Value::Str(c.thumbprint.clone()));
     m.insert("Subject".into(), Value::Str(facts.subject.clone()));
     m.insert("FriendlyName".into(), Value::Str(c.friendly_name.clone()));
-    m.insert("Services".into(), Value::Str(c.services_text()));
+    m.insert("Services".into(), Value::Str(server.services_text(c)));
     m.insert("NotAfter".into(), Value::Date(facts.not_after));
-    m.insert("Server".into(), Value::Str(server.into()));
+    m.insert("Server".into(), Value::Str(server.name.clone()));
     Value::Obj(m)
 }
 
@@ -1270,6 +1542,47 @@ fn parse_services(list: &str) -> R<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Windows PowerShell writes redirected output in the OEM code page (DOMAIN.md §8; Microsoft
+/// Learn, about_Character_Encoding): code page 850 on a Western European system; a character
+/// it lacks becomes '?'. Only the letters the tests use are mapped.
+fn oem_850(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_ascii() => c as u8,
+            'ü' => 0x81,
+            'é' => 0x82,
+            'ä' => 0x84,
+            'Ä' => 0x8E,
+            'ö' => 0x94,
+            'Ö' => 0x99,
+            'Ü' => 0x9A,
+            'ñ' => 0xA4,
+            'Ñ' => 0xA5,
+            'ß' => 0xE1,
+            _ => b'?',
+        })
+        .collect()
+}
+
+/// `n` of `(Get-Date).AddHours(n)`.
+fn hours_from_now(text: &str) -> Option<i64> {
+    let inner = text
+        .trim()
+        .strip_prefix("(Get-Date).AddHours(")?
+        .strip_suffix(')')?;
+    inner.trim().parse().ok()
+}
+
+fn now_plus_hours(now: DateTime<Utc>, hours: i64) -> DateTime<Utc> {
+    now + Duration::hours(hours)
+}
+
+/// `[char]0x0142` as its UTF-16 unit.
+fn char_unit(text: &str) -> Option<u16> {
+    let hex = text.trim().strip_prefix("[char]0x")?;
+    u16::from_str_radix(hex, 16).ok()
 }
 
 fn variable_name(text: &str) -> String {
@@ -1322,7 +1635,28 @@ fn main() {
             let count = arg_value(&args, "--servers")
                 .map_or(Ok(2), |s| s.parse::<usize>())
                 .map_err(|e| e.to_string())?;
-            let org = init(&scenario, now, count)?;
+            let mut org = init(&scenario, now, count)?;
+            // --extra-subject CN: one more certificate with that subject on every server (a
+            // CA certificate for an Exchange URL, bound to nothing).
+            if let Some(cn) = arg_value(&args, "--extra-subject") {
+                for s in &mut org.servers {
+                    let extra = SimCert::new(
+                        make_cert(&cn, now - Duration::days(10), now + Duration::days(355)),
+                        &[],
+                        &cn,
+                    );
+                    s.certificates.push(extra);
+                }
+            }
+            // --other-site NAME: that server is in another AD site, out of the certificate
+            // servicelet's reach (DOMAIN.md §8).
+            if let Some(name) = arg_value(&args, "--other-site") {
+                for s in &mut org.servers {
+                    if s.name.eq_ignore_ascii_case(&name) {
+                        s.site = "Branch-Site".into();
+                    }
+                }
+            }
             std::fs::write(
                 &org_path,
                 serde_json::to_string_pretty(&org).map_err(|e| e.to_string())?,
@@ -1384,7 +1718,9 @@ fn shell() -> Result<(), String> {
         }
         sim.line(&line);
         for out in sim.out.drain(..) {
-            let _ = writeln!(stdout, "{out}");
+            let mut bytes = oem_850(&out);
+            bytes.push(b'\n');
+            let _ = stdout.write_all(&bytes);
         }
         let _ = stdout.flush();
     }

@@ -51,6 +51,33 @@ fn assert_invariants(plan: &Plan, options: &RenewOptions) {
     let mut published = false;
     for step in &plan.steps {
         for command in step.statements.iter().flat_map(Statement::commands) {
+            // Refused for the Auth Certificate since KB5069337 (DOMAIN.md §8).
+            assert_ne!(
+                command.name, "Export-ExchangeCertificate",
+                "step {}",
+                step.id
+            );
+            // Without -Server these run on the local server (DOMAIN.md §8); a new certificate
+            // takes over no default SMTP certificate and names its subject explicitly.
+            if command.name.ends_with("-ExchangeCertificate")
+                && command.name != "Get-ExchangeCertificate"
+            {
+                assert!(
+                    command.get("Server").is_some(),
+                    "step {}: {}",
+                    step.id,
+                    command.name
+                );
+            }
+            if command.name == "New-ExchangeCertificate" {
+                assert_eq!(
+                    command.get("Services"),
+                    Some(&Arg::Str("None".into())),
+                    "{}",
+                    step.id
+                );
+                assert!(command.get("SubjectName").is_some(), "{}", step.id);
+            }
             match command.name {
                 // Never the Auth Certificate for IIS, SMTP, IMAP, POP: Enable only ever names the
                 // recorded transport certificate or a renewed self-signed one.
@@ -73,13 +100,18 @@ fn assert_invariants(plan: &Plan, options: &RenewOptions) {
                     if let Some(date) = command.get("NewCertificateEffectiveDate") {
                         let forced = command.get("Force").is_some();
                         match date {
-                            Arg::Date(d) => {
-                                assert!(*d >= plan.created_at, "effective date in the past");
-                                if *d < plan.created_at + Duration::hours(48) {
+                            // Computed when the step runs (issue 15 item 7): never a fixed
+                            // date that the clock can overtake; -Force exactly below 48 h.
+                            Arg::HoursFromNow(hours) => {
+                                assert!(*hours >= 0, "effective date in the past");
+                                if *hours < 48 {
                                     assert!(
                                         forced && options.emergency,
                                         "within 48 h without --emergency"
                                     );
+                                } else {
+                                    assert!(*hours >= 49, "no margin over 48 h: {hours}");
+                                    assert!(!forced, "-Force at {hours} h");
                                 }
                             }
                             Arg::Now => assert!(
@@ -88,15 +120,15 @@ fn assert_invariants(plan: &Plan, options: &RenewOptions) {
                             ),
                             other => panic!("effective date {other:?}"),
                         }
-                        // The staged certificate is in every store first.
-                        for server in &plan.servers {
-                            assert!(
-                                checks(&step.preconditions).iter().any(
-                                    |c| matches!(c, Check::Present { server: s, .. } if s == server)
-                                ),
-                                "{server}"
-                            );
-                        }
+                        // Set-AuthConfig needs the certificate in the local store only; it
+                        // replicates it within the site (DOMAIN.md §8).
+                        let local = &plan.servers[0];
+                        assert!(
+                            checks(&step.preconditions).iter().any(
+                                |c| matches!(c, Check::Present { server: s, .. } if s == local)
+                            ),
+                            "{local}"
+                        );
                     }
                     if command.get("PublishCertificate").is_some() {
                         published = true;
@@ -164,14 +196,14 @@ fn stage_next_creates_imports_then_stages_at_least_48_hours_ahead() {
     assert_eq!(plan.scenarios, vec![Scenario::StageNext]);
     assert_eq!(
         ids(&plan),
-        ["new-auth-certificate", "import-new-exch02", "stage-next"]
+        ["new-auth-certificate", "stage-next", "import-new-exch02"]
     );
     assert!(plan.refusals.is_empty());
-    let stage = &plan.steps[2];
+    let stage = &plan.steps[1];
     assert!(
         stage
             .powershell
-            .contains("-NewCertificateEffectiveDate '2026-12-05T00:00:00Z'"),
+            .contains("-NewCertificateEffectiveDate ((Get-Date).AddHours(96))"),
         "{}",
         stage.powershell
     );
@@ -179,20 +211,26 @@ fn stage_next_creates_imports_then_stages_at_least_48_hours_ahead() {
     assert!(
         checks(&stage.preconditions)
             .iter()
-            .any(|c| matches!(c, Check::EffectiveAtLeast { hours: 48, .. }))
+            .any(|c| matches!(c, Check::ValidForHours { hours: 96, .. }))
     );
     assert!(checks(&stage.verify).contains(&&Check::NextIs {
         thumbprint: ThumbRef::New(0)
     }));
-    // The creation records and restores the transport certificate; the import uses a one-time
-    // password made on the server.
+    // The creation records and restores the transport certificate; EXCH02 gets the certificate
+    // from the servicelet, waited for, else by MEAC's .NET copy (never Export-ExchangeCertificate).
     assert!(
         plan.steps[0]
             .powershell
             .starts_with("$renewTransport = Get-TransportService -Identity 'EXCH01'")
     );
-    assert!(plan.steps[0].powershell.contains("-Services 'SMTP' -Force"));
-    assert!(plan.steps[1].powershell.contains("[guid]::NewGuid()"));
+    // Re-enabled only if New-ExchangeCertificate took it over (issue 15 item 4).
+    assert!(plan.steps[0].powershell.ends_with(
+        "Restore-RenewTransport -Server 'EXCH01' -Thumbprint $renewTransport.InternalTransportCertificateThumbprint"
+    ));
+    assert_eq!(
+        plan.steps[2].powershell,
+        "Copy-RenewAuthCertificate -Source 'EXCH01' -Target 'EXCH02' -Thumbprint $global:RenewNew0 -WaitSeconds 300"
+    );
 }
 
 #[test]
@@ -208,13 +246,23 @@ fn effective_in_is_never_less_than_48_hours_without_emergency() {
         ..short.clone()
     };
     let plan = plan_of("stage", &forced);
-    assert!(plan.steps[2].powershell.contains("-Force"));
+    assert!(
+        plan.steps[1]
+            .powershell
+            .ends_with("((Get-Date).AddHours(24)) -Force"),
+        "{}",
+        plan.steps[1].powershell
+    );
     let chosen = RenewOptions {
         effective_in: Some(Duration::days(10)),
         ..RenewOptions::default()
     };
     let plan = plan_of("stage", &chosen);
-    assert!(plan.steps[2].powershell.contains("'2026-12-11T00:00:00Z'"));
+    assert!(
+        plan.steps[1]
+            .powershell
+            .contains("((Get-Date).AddHours(240))")
+    );
     // Not after the current certificate expires (in 20 days).
     let late = RenewOptions {
         effective_in: Some(Duration::days(25)),
@@ -235,15 +283,15 @@ fn replace_is_the_emergency_sequence_and_needs_emergency() {
         ids(&plan),
         [
             "new-auth-certificate",
-            "import-new-exch02",
             "stage-next-now",
+            "import-new-exch02",
             "publish",
             "clear-previous",
             "restart-exch01",
             "restart-exch02"
         ]
     );
-    assert!(plan.steps[2].powershell.contains("(Get-Date) -Force"));
+    assert!(plan.steps[1].powershell.contains("(Get-Date) -Force"));
     assert!(
         plan.steps[6]
             .powershell
@@ -280,15 +328,14 @@ fn import_current_and_next_where_missing() {
     let plan = plan_of("import", &RenewOptions::default());
     assert_eq!(plan.scenarios, vec![Scenario::ImportCurrent]);
     assert_eq!(ids(&plan), ["import-current-exch02"]);
+    // MEAC's copy (Import-ExchangeAuthCertificateToServers.ps1): no wait for an existing one.
     assert!(
         plan.steps[0]
             .powershell
-            .contains("Export-ExchangeCertificate -Server 'EXCH01'")
-    );
-    assert!(
-        plan.steps[0]
-            .powershell
-            .contains("Import-ExchangeCertificate -Server 'EXCH02'")
+            .contains("Copy-RenewAuthCertificate -Source 'EXCH01' -Target 'EXCH02' -Thumbprint '")
+            && plan.steps[0].powershell.ends_with("-WaitSeconds 0"),
+        "{}",
+        plan.steps[0].powershell
     );
     let plan = plan_of("import-next", &RenewOptions::default());
     assert_eq!(plan.scenarios, vec![Scenario::ImportNext]);
@@ -332,22 +379,52 @@ fn the_previous_certificate_is_cleared_after_clear_after_or_once_expired() {
 fn self_signed_certificates_are_renewed_for_the_same_services() {
     let plan = plan_of("selfsigned", &RenewOptions::default());
     assert_eq!(plan.scenarios, vec![Scenario::SelfSigned]);
-    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps.len(), 2, "{:?}", ids(&plan));
     let step = &plan.steps[0];
     assert!(step.id.starts_with("renew-selfsigned-exch01-"));
-    assert!(step.powershell.contains("-Services 'IIS, SMTP' -Force"));
+    // On its own server, with its subject and name given explicitly (a piped certificate is
+    // ignored and the cmdlet would run on the local server: DOMAIN.md §8).
+    assert!(
+        step.powershell.contains(
+            "New-ExchangeCertificate -Server 'EXCH01' -SubjectName 'CN=EXCH01' -DomainName @('EXCH01')"
+        ),
+        "{}",
+        step.powershell
+    );
+    // The transport certificate is on the Exchange Back End site: IIS is left out, as MEAC does
+    // (New-ExchangeAuthCertificate.ps1), so the front end keeps its CA certificate ...
+    assert!(
+        step.powershell.contains("-Services 'SMTP' -Force"),
+        "{}",
+        step.powershell
+    );
+    assert!(!step.powershell.contains("IIS"), "{}", step.powershell);
     assert!(
         checks(&step.verify)
             .iter()
             .any(|c| matches!(c, Check::TransportIs { .. }))
+    );
+    // ... and the back end (444) moves by its own step.
+    let bind = &plan.steps[1];
+    assert!(bind.id.starts_with("bind-back-end-exch01-"), "{}", bind.id);
+    assert_eq!(
+        bind.powershell,
+        "Set-RenewBackEndCertificate -Server 'EXCH01' -Thumbprint $global:RenewNew1"
     );
     let cleanup = RenewOptions {
         cleanup: true,
         ..RenewOptions::default()
     };
     let plan = plan_of("selfsigned", &cleanup);
-    assert_eq!(plan.steps.len(), 2);
-    assert!(plan.steps[1].id.starts_with("remove-replaced-exch01-"));
+    assert_eq!(plan.steps.len(), 3);
+    let remove = &plan.steps[2];
+    assert!(remove.id.starts_with("remove-replaced-exch01-"));
+    // Never while it is still bound to a web site.
+    assert!(
+        checks(&remove.preconditions)
+            .iter()
+            .any(|c| matches!(c, Check::NoIis { .. }))
+    );
 }
 
 #[test]
@@ -445,7 +522,7 @@ fn plan_output_text_and_json() {
     let output = org.renew(&["plan", "--output", "json"], &[], None);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON plan");
     assert_eq!(json["scenarios"][0], "stage_next");
-    assert_eq!(json["steps"][2]["id"], "stage-next");
+    assert_eq!(json["steps"][1]["id"], "stage-next");
     assert!(json["steps"][0]["verify"][0]["description"].is_string());
     assert!(
         json["steps"][0]["powershell"]
@@ -535,12 +612,23 @@ mod staged_next_takes_over {
             "{}",
             step.powershell
         );
-        // MEAC's date rule with 20 days left: 4 days ahead, before the current one expires.
-        let effective = anchor_plus_days(4);
+        // MEAC's date rule with 20 days left: 4 days ahead, computed when the step runs, and
+        // the current certificate must outlive it then (issue 15 item 7).
         assert!(
-            step.powershell.contains(&effective),
-            "{} lacks {effective}",
+            step.powershell.ends_with("((Get-Date).AddHours(96))"),
+            "{}",
             step.powershell
+        );
+        assert!(step.title.contains(&anchor_plus_days(4)), "{}", step.title);
+        assert!(
+            checks(&step.preconditions).contains(&&Check::ValidForHours {
+                thumbprint: ThumbRef::Known(
+                    exchange_authcert::model::Thumbprint::parse(&current.thumbprint()).unwrap()
+                ),
+                hours: 96
+            }),
+            "{:?}",
+            step.preconditions
         );
     }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use common::renew::{SCENARIOS, SimOrg, assert_not_broken, current_is_valid_everywhere, text};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What the check must say after a complete run of the scenario.
 fn expected_check(scenario: &str, code: i32, output: &str) {
@@ -32,6 +32,11 @@ fn expected_check(scenario: &str, code: i32, output: &str) {
     }
 }
 
+/// Scenarios whose plan renews an internal transport certificate on purpose.
+fn renews_transport(scenario: &str) -> bool {
+    scenario.starts_with("selfsigned") || scenario == "replace-expired-transport"
+}
+
 fn options_of(scenario: &str) -> &'static [&'static str] {
     SCENARIOS
         .iter()
@@ -55,7 +60,7 @@ fn every_scenario_runs_to_a_healthy_organisation() {
         let output = org.run_execute(options, &[]);
         assert!(output.status.success(), "{scenario}: {}", text(&output));
         let after = org.state();
-        assert_not_broken(&before, &after, *scenario == "selfsigned", scenario);
+        assert_not_broken(&before, &after, renews_transport(scenario), scenario);
         assert!(current_is_valid_everywhere(&after), "{scenario}: {after:#}");
         let (code, check) = org.check();
         expected_check(scenario, code, &check);
@@ -119,7 +124,7 @@ fn a_failure_at_any_cmdlet_of_any_scenario_never_breaks_the_organisation_and_res
                     text(&output)
                 );
                 let after = org.state();
-                assert_not_broken(&before, &after, *scenario == "selfsigned", &context);
+                assert_not_broken(&before, &after, renews_transport(scenario), &context);
                 // The journal says which step failed and why.
                 let failed: Vec<Value> = org
                     .journal()
@@ -150,7 +155,7 @@ fn a_failure_at_any_cmdlet_of_any_scenario_never_breaks_the_organisation_and_res
                 assert_not_broken(
                     &before,
                     &end,
-                    *scenario == "selfsigned",
+                    renews_transport(scenario),
                     &format!("{context}, resumed"),
                 );
                 let (code, check) = org.check();
@@ -215,9 +220,15 @@ fn an_interrupted_run_resumes_without_creating_a_second_certificate() {
         "{}",
         text(&output)
     );
+    // Step 1 by the journal; the copy to EXCH02 because the servicelet replicated it when the
+    // certificate was staged (DOMAIN.md §8).
+    let done: Vec<Value> = events(&org, "step_already_done")
+        .iter()
+        .map(|e| e["step"].clone())
+        .collect();
     assert_eq!(
-        events(&org, "step_already_done").len(),
-        1,
+        done,
+        [json!("new-auth-certificate"), json!("import-new-exch02")],
         "{:#?}",
         org.journal()
     );
@@ -338,4 +349,334 @@ fn a_completed_run_is_never_resumed() {
     let next = org.state()["next"].clone();
     assert_ne!(next, first_new);
     assert_ne!(next, "");
+}
+
+/// Issue 15 item 1. The October 2025 security update blocks Export-ExchangeCertificate for the
+/// Auth Certificate (KB5069337) and the simulator refuses it; the plan relies on the
+/// certificate servicelet within the AD site (EXCH02) and copies to another site (EXCH03) the
+/// way MEAC does now (.NET export inside Invoke-Command). Failed before: the import step ran
+/// Export-ExchangeCertificate.
+#[test]
+fn a_new_auth_certificate_reaches_every_site_without_export_exchange_certificate() {
+    let org = SimOrg::with("stage", &["--servers", "3", "--other-site", "EXCH03"]);
+    let before = org.state();
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = org.state();
+    assert_not_broken(&before, &after, false, "stage across sites");
+    let next = after["next"].as_str().unwrap();
+    for server in after["servers"].as_array().unwrap() {
+        assert!(
+            server["certificates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["thumbprint"] == next),
+            "{} lacks the staged certificate",
+            server["name"]
+        );
+    }
+    let events: Vec<&str> = after["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("servicelet replicated") && e.contains("EXCH02")),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.contains("to EXCH03 (.NET export)")),
+        "{events:#?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.starts_with("Export-ExchangeCertificate"))
+    );
+    let (code, check) = org.check();
+    expected_check("stage", code, &check);
+}
+
+/// Issue 15 item 1, for an existing certificate missing on a server: copied at once, by .NET.
+/// Failed before: Export-ExchangeCertificate of the current Auth Certificate was refused.
+#[test]
+fn a_missing_current_certificate_is_copied_without_export_exchange_certificate() {
+    for scenario in ["import", "import-next"] {
+        let org = SimOrg::new(scenario);
+        let output = org.run_execute(&[], &[]);
+        assert!(output.status.success(), "{scenario}: {}", text(&output));
+        let events = org.state()["events"].to_string();
+        assert!(events.contains("(.NET export)"), "{scenario}: {events}");
+        assert!(!events.contains("\"Export-ExchangeCertificate"), "{events}");
+    }
+}
+
+/// Issue 15 item 2. The internal transport certificate is bound to the Exchange Back End site
+/// (444); its renewal must not bind the self-signed successor to the front end (443), and
+/// --cleanup removes the old one only once no web site uses it (the simulator refuses to remove
+/// a bound certificate). Failed before: the renewal enabled the new certificate for "IIS, SMTP".
+#[test]
+fn renewing_the_transport_certificate_keeps_the_front_end_and_moves_the_back_end() {
+    let org = SimOrg::new("selfsigned");
+    let before = org.state();
+    let old = before["servers"][0]["transport"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(before["servers"][0]["back_end"], old.as_str());
+    let output = org.run_execute(&["--cleanup"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = org.state();
+    assert_not_broken(&before, &after, true, "selfsigned");
+    let server = &after["servers"][0];
+    let new = server["transport"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(server["front_end"], before["servers"][0]["front_end"]);
+    assert_eq!(server["back_end"], new);
+    assert!(
+        !server["certificates"].to_string().contains(&old),
+        "the replaced certificate stays: {server:#}"
+    );
+}
+
+/// Issue 15 item 3. New-ExchangeCertificate runs on the local server unless -Server is given,
+/// and ignores a piped certificate (DOMAIN.md §8); the simulator does the same. EXCH02's
+/// expiring transport certificate must be renewed on EXCH02 with its own name, from EXCH01.
+/// Failed before: the piped New-ExchangeCertificate created it on EXCH01.
+#[test]
+fn another_servers_certificate_is_created_on_that_server() {
+    let org = SimOrg::new("selfsigned-remote");
+    let before = org.state();
+    let output = org.run_execute(&["--cleanup"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = org.state();
+    assert_not_broken(&before, &after, true, "selfsigned-remote");
+    assert_eq!(
+        before["servers"][0]["certificates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        after["servers"][0]["certificates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        "EXCH01's store changed"
+    );
+    let exch02 = &after["servers"][1];
+    assert_ne!(exch02["transport"], before["servers"][1]["transport"]);
+    let der = exch02["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["thumbprint"] == exch02["transport"])
+        .and_then(|c| c["der"].as_str())
+        .unwrap();
+    let cert = exchange_authcert::model::Certificate::from_der(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cert.subject, "CN=EXCH02");
+    let (code, check) = org.check();
+    expected_check("selfsigned-remote", code, &check);
+}
+
+/// Issue 15 item 4. Setup made the Auth Certificate and the internal transport certificates on
+/// the same day, so in an emergency both have expired. The plan renews the transport
+/// certificates first (on their own servers), re-enables a recorded transport certificate only
+/// if New-ExchangeCertificate took it over, and a second run changes nothing. Failed before:
+/// step 1 re-enabled the expired transport certificate unconditionally (the simulator refuses,
+/// as Exchange does) and every rerun created one more Auth Certificate.
+#[test]
+fn an_emergency_with_expired_transport_certificates_completes_once() {
+    let scenario = "replace-expired-transport";
+    let org = SimOrg::new(scenario);
+    let before = org.state();
+    let old_current = before["current"].as_str().unwrap().to_string();
+    let new_auth_count = |org: &SimOrg| {
+        org.state()["servers"][0]["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["friendly_name"] == "Microsoft Exchange Server Auth Certificate"
+                    && c["thumbprint"] != old_current.as_str()
+            })
+            .count()
+    };
+    let first = org.run_execute(options_of(scenario), &[]);
+    let second = org.run_execute(options_of(scenario), &[]);
+    assert_eq!(new_auth_count(&org), 1, "exactly one new: {}", text(&first));
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(second.status.success(), "{}", text(&second));
+    let after = org.state();
+    assert_not_broken(&before, &after, true, scenario);
+    for (b, a) in before["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(after["servers"].as_array().unwrap())
+    {
+        assert_ne!(b["transport"], a["transport"], "{}", a["name"]);
+        assert_eq!(a["back_end"], a["transport"], "{}", a["name"]);
+    }
+    let (code, check) = org.check();
+    expected_check(scenario, code, &check);
+}
+
+/// Issue 15 item 7. With 3.5 days left MEAC's rule stages 48 h ahead. The simulator's clock
+/// moves with every cmdlet, and Set-AuthConfig refuses a date under 48 h without -Force
+/// (Microsoft Learn, Set-AuthConfig). The date is computed when the step runs, with Microsoft's
+/// 49 h margin. Failed before: the plan carried the fixed date plan time + 48 h and its own
+/// precondition "at least 48 h ahead" failed once the creation step had taken a minute.
+#[test]
+fn a_staging_date_close_to_48_hours_still_holds_when_the_step_runs() {
+    let org = SimOrg::new("stage-short");
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let state = org.state();
+    let staged_at = chrono::DateTime::parse_from_rfc3339(state["now"].as_str().unwrap()).unwrap();
+    let effective =
+        chrono::DateTime::parse_from_rfc3339(state["next_effective"].as_str().unwrap()).unwrap();
+    let started = chrono::DateTime::parse_from_rfc3339(common::renew::NOW).unwrap();
+    assert!(staged_at > started, "the clock did not move");
+    assert!(
+        effective - staged_at >= chrono::Duration::hours(48),
+        "effective {effective} is under 48 h after {staged_at}"
+    );
+    assert!(effective - started <= chrono::Duration::hours(50));
+}
+
+/// Issue 15 item 8. A bundle older than --max-age (default 26 h) may no longer describe the
+/// organisation: plan and run refuse it, and change nothing, unless --allow-stale. Failed
+/// before: the plan was made and run from the stale bundle.
+#[test]
+fn a_stale_bundle_is_refused_unless_allowed() {
+    let org = SimOrg::new("stage");
+    let bundle = org.export("old.json");
+    let later = "2026-12-02T06:00:00Z"; // 30 h after the collection
+    let renew = |args: &[&str]| {
+        let mut c = std::process::Command::new(common::renew::RENEW);
+        c.args(args)
+            .arg("--bundle")
+            .arg(&bundle)
+            .args(["--now", later])
+            .env("EXSIM_ORG", &org.org)
+            .current_dir(org.dir.path());
+        if args.first() == Some(&"run") {
+            c.arg("--powershell")
+                .arg(common::renew::simulator())
+                .arg("--journal")
+                .arg(org.path("journal.jsonl"))
+                .arg("--log")
+                .arg(org.path("renewal.log"));
+        }
+        common::renew::run_command(c, None)
+    };
+    let refused = renew(&["plan"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--allow-stale"),
+        "{}",
+        text(&refused)
+    );
+    let run = renew(&["run", "--execute", "--yes"]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert_eq!(org.state()["mutations"], 0, "{}", text(&run));
+    let allowed = renew(&["plan", "--allow-stale"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    assert!(
+        text(&allowed).contains("--allow-stale"),
+        "{}",
+        text(&allowed)
+    );
+}
+
+/// Issue 15 item 6. Windows PowerShell writes redirected output in the OEM code page; the
+/// simulator does (code page 850), so a certificate subject "München" arrives as byte 0x81,
+/// not UTF-8. Failed before: even a dry run aborted ("stream did not contain valid UTF-8").
+#[test]
+fn output_in_the_oem_code_page_does_not_abort_a_run() {
+    let org = SimOrg::with("stage", &["--extra-subject", "mail.München.example"]);
+    let dry = org.renew(&["run"], &[], None);
+    assert!(dry.status.success(), "{}", text(&dry));
+    let output = org.run_execute(&[], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let (code, check) = org.check();
+    expected_check("stage", code, &check);
+}
+
+/// Issue 15 item 6: a step that never answers is stopped by the per-step timeout and reported
+/// as a timeout; the same command then resumes. Failed before: the runner waited forever (the
+/// test harness killed it after a minute).
+#[test]
+fn a_step_that_never_answers_times_out_and_the_run_resumes() {
+    let org = SimOrg::new("stage");
+    let before = org.state();
+    let output = org.renew(
+        &["run", "--execute", "--yes", "--step-timeout", "3s"],
+        &[("EXSIM_HANG_CMDLET", "Set-AuthConfig")],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("timed out") && text(&output).contains("--step-timeout"),
+        "{}",
+        text(&output)
+    );
+    assert_not_broken(&before, &org.state(), false, "after a timeout");
+    let resumed = org.run_execute(&[], &[]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let (code, check) = org.check();
+    expected_check("stage", code, &check);
+}
+
+/// Issue 15 item 9 (numeric Services): in a remote Exchange shell Services arrives as the
+/// AllowedServices flags (24 = IIS, SMTP). The transport renewal's verifications ("enabled for
+/// SMTP", "bound to no web site") must read them. Failed before: "24" was taken as a service
+/// name, so "the new certificate is enabled for SMTP" never held and the run stopped.
+#[test]
+fn services_as_numbers_from_a_remote_shell_are_understood() {
+    for scenario in ["selfsigned", "stage"] {
+        let org = SimOrg::new(scenario);
+        let before = org.state();
+        let output = org.renew(
+            &["run", "--execute", "--yes", "--cleanup"],
+            &[("EXSIM_REMOTE_SHELL", "1")],
+            None,
+        );
+        assert!(output.status.success(), "{scenario}: {}", text(&output));
+        assert_not_broken(&before, &org.state(), renews_transport(scenario), scenario);
+    }
+}
+
+/// Issue 15 item 10 (the creating server): the new Auth Certificate is created on a Mailbox
+/// server of version 15, as MEAC requires (Test-IsServerValidForAuthCertificateGeneration.ps1),
+/// not on an Exchange 2013 CAS-only server listed first. Failed before: the first server was
+/// taken whatever its roles.
+#[test]
+fn the_new_auth_certificate_is_created_on_a_mailbox_server() {
+    let org = SimOrg::new("stage");
+    let path = org.export("bundle.json");
+    let mut bundle: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    bundle["servers"][0]["roles"] = json!(["ClientAccess"]);
+    bundle["servers"][0]["version"] = json!("Version 15.0 (Build 1497.2)");
+    let cas_first = org.path("cas-first.json");
+    std::fs::write(&cas_first, bundle.to_string()).unwrap();
+    let mut c = std::process::Command::new(common::renew::RENEW);
+    c.args(["plan", "--output", "json", "--bundle"])
+        .arg(&cas_first)
+        .args(["--now", common::renew::NOW]);
+    let output = common::renew::run_command(c, None);
+    assert!(output.status.success(), "{}", text(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["steps"][0]["id"], "new-auth-certificate");
+    assert_eq!(
+        plan["steps"][0]["server"], "EXCH02",
+        "{:#}",
+        plan["steps"][0]
+    );
 }

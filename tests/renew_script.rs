@@ -8,7 +8,7 @@ mod common;
 
 use common::renew::{SCENARIOS, SimOrg, text};
 use exchange_authcert::renew::powershell::quote;
-use exchange_authcert::renew::run::PRELUDE;
+use exchange_authcert::renew::run::{PRELUDE, prelude};
 use serde_json::Value;
 use tree_sitter::{Node, Parser, Tree};
 
@@ -73,8 +73,17 @@ const ALLOWED: &[&str] = &[
     "Get-RenewIisBinding",
     "Restore-RenewBinding",
     "New-ExchangeCertificate",
-    "Export-ExchangeCertificate",
     "Import-ExchangeCertificate",
+    "Copy-RenewAuthCertificate",
+    "Start-Sleep",
+    "New-Object",
+    "Import-Module",
+    "Get-WebBinding",
+    "Set-RenewBackEndCertificate",
+    "Restore-RenewTransport",
+    "ConvertTo-RenewAscii",
+    "Get-RenewServiceNames",
+    "Get-RenewStateLine",
     "ConvertTo-SecureString",
     "Set-AuthConfig",
     "Get-AuthConfig",
@@ -190,7 +199,8 @@ fn script_out_writes_a_file() {
 #[test]
 fn the_runner_prelude_and_every_step_and_check_parse() {
     assert_parses(PRELUDE, "prelude");
-    assert_known_commands(PRELUDE, "prelude");
+    assert_parses(&prelude(), "prelude with the step functions");
+    assert_known_commands(&prelude(), "prelude");
     for (scenario, options) in SCENARIOS {
         let org = SimOrg::new(scenario);
         let mut args = vec!["plan", "--output", "json"];
@@ -235,6 +245,50 @@ fn unquote(literal: &str) -> String {
     out
 }
 
+/// The value of the one string expression in `source` (`Write-Output <quote(...)>`), as
+/// PowerShell computes it: single-quoted literals and `[char]0xNNNN` units, concatenated.
+/// Panics when anything else is there: no variable, no subexpression, no other token.
+fn string_value(source: &str) -> String {
+    let literals = literal_ranges(source);
+    let mut rest = String::new();
+    let mut pieces: Vec<(usize, Vec<u16>)> = literals
+        .iter()
+        .map(|r| {
+            (
+                r.start,
+                unquote(&source[r.clone()]).encode_utf16().collect(),
+            )
+        })
+        .collect();
+    let mut at = 0;
+    for r in &literals {
+        rest.push_str(&source[at..r.start]);
+        rest.push_str(&" ".repeat(r.len()));
+        at = r.end;
+    }
+    rest.push_str(&source[at..]);
+    let rest = rest.trim_start_matches("Write-Output ");
+    let offset = source.len() - rest.len();
+    let mut i = 0;
+    let bytes = rest.as_bytes();
+    while i < bytes.len() {
+        if rest[i..].starts_with("[char]0x") {
+            let hex = &rest[i + 8..i + 12];
+            pieces.push((offset + i, vec![u16::from_str_radix(hex, 16).expect("hex")]));
+            i += 12;
+        } else {
+            assert!(
+                b"()+ ".contains(&bytes[i]),
+                "injected token in {source:?} at {i}"
+            );
+            i += 1;
+        }
+    }
+    pieces.sort_by_key(|(start, _)| *start);
+    let units: Vec<u16> = pieces.into_iter().flat_map(|(_, u)| u).collect();
+    String::from_utf16(&units).expect("valid UTF-16")
+}
+
 const HOSTILE: &[&str] = &[
     "it's",
     "'; Remove-Item C:\\ -Recurse; '",
@@ -251,6 +305,11 @@ const HOSTILE: &[&str] = &[
     "line\nbreak",
     "tab\there",
     "\u{0}nul",
+    "Michał Łódź",
+    "Сертификат т",
+    "Ñoño",
+    "ł'; Remove-Item C:\\ -Recurse; 'ł",
+    "\u{1F600} emoji",
 ];
 
 #[test]
@@ -275,11 +334,18 @@ fn quoting_always_gives_one_literal_with_the_same_value() {
     }
     for value in samples {
         let quoted = quote(&value);
+        assert!(quoted.is_ascii(), "{value:?}: {quoted}");
         let source = format!("Write-Output {quoted}");
         assert_parses(&source, &format!("{value:?}"));
-        let literals = literal_ranges(&source);
-        assert_eq!(literals.len(), 1, "{value:?}: {source}");
-        assert_eq!(&source[literals[0].clone()], quoted, "{value:?}");
+        if value.is_ascii()
+            && !value
+                .chars()
+                .any(|c| c.is_control() && !"\t\n\r".contains(c))
+        {
+            let literals = literal_ranges(&source);
+            assert_eq!(literals.len(), 1, "{value:?}: {source}");
+            assert_eq!(&source[literals[0].clone()], quoted, "{value:?}");
+        }
         let expected: String = value
             .chars()
             .map(|c| {
@@ -290,7 +356,7 @@ fn quoting_always_gives_one_literal_with_the_same_value() {
                 }
             })
             .collect();
-        assert_eq!(unquote(&quoted), expected);
+        assert_eq!(string_value(&source), expected, "{source}");
         assert_eq!(command_names(&source), ["Write-Output"], "{value:?}");
     }
 }
@@ -387,5 +453,74 @@ fn hostile_server_names_are_refused() {
             assert!(stderr.contains("is not a DNS name"), "{stderr}");
             assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         }
+    }
+}
+
+/// Bytes as Windows PowerShell 5.1 reads a script file without BOM on a Western European
+/// system: the ANSI code page, Windows-1252 (DOMAIN.md §8).
+fn windows_1252(bytes: &[u8]) -> String {
+    const HIGH: [u16; 32] = [
+        0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+        0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+    ];
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9F => char::from_u32(HIGH[(b - 0x80) as usize] as u32).unwrap(),
+            _ => char::from(b),
+        })
+        .collect()
+}
+
+/// Issue 15 item 5. Read in the ANSI code page, as Windows PowerShell 5.1 reads a file without
+/// BOM, the script still parses, every name is the same string and nothing of it became code:
+/// for innocent non-ASCII names (Polish ł, Cyrillic т, Ñ) and for one crafted so that the
+/// UTF-8 bytes of ł (C5 82) read as `Å‚`, where U+201A is a PowerShell quote character.
+/// Failed before: the script was UTF-8 without BOM; read as Windows-1252 the crafted name
+/// ended its literal and `Remove-Item` became a command.
+#[test]
+fn scripts_read_in_the_ansi_code_page_keep_every_name_inside_its_literal() {
+    let org = SimOrg::new("selfsigned");
+    for name in [
+        "Michał Łódź",
+        "Сертификат т",
+        "Ñoño",
+        "PWNEDł; Remove-Item C:\\ -Recurse; łPWNED",
+        "PWNEDł'; Remove-Item C:\\ -Recurse; 'łPWNED",
+    ] {
+        let bundle = bundle_with_friendly_name(&org, name);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("renew.ps1");
+        let output = renew_with_bundle(
+            &bundle,
+            &["script", "--cleanup", "--out", out.to_str().unwrap()],
+        );
+        assert!(output.status.success(), "{name:?}: {}", text(&output));
+        let bytes = std::fs::read(&out).unwrap();
+        let read = windows_1252(&bytes);
+        assert_parses(&read, name);
+        assert_known_commands(&read, name);
+        if name.contains("PWNED") {
+            assert_only_in_literals(&read, "PWNED");
+        }
+        let line = read
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with("$renewCert = New-ExchangeCertificate")
+            })
+            .expect("the renewal's New-ExchangeCertificate line");
+        let expression = line
+            .split_once("-FriendlyName ")
+            .and_then(|(_, rest)| rest.split_once(" -Services"))
+            .map(|(e, _)| e)
+            .expect("-FriendlyName");
+        assert_eq!(
+            string_value(&format!("Write-Output {expression}")),
+            name,
+            "{line}"
+        );
+        assert!(bytes.is_ascii(), "{name:?}: the script is not ASCII");
     }
 }

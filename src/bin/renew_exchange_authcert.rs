@@ -112,6 +112,9 @@ struct RenewArgs {
     /// Plan without the servers that could not be queried.
     #[arg(long)]
     ignore_unreachable: bool,
+    /// Plan from a bundle older than --max-age (refused otherwise).
+    #[arg(long)]
+    allow_stale: bool,
     /// Plan output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: PlanOutput,
@@ -134,6 +137,29 @@ struct RunArgs {
     /// Readable log (default: next to the journal, renewal.log).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Longest wait for one step or state read, e.g. 90s, 20m, 1h.
+    #[arg(long, default_value = "20m", value_name = "DURATION", value_parser = parse_timeout)]
+    step_timeout: std::time::Duration,
+    /// Longest whole run, e.g. 4h.
+    #[arg(long, default_value = "4h", value_name = "DURATION", value_parser = parse_timeout)]
+    run_timeout: std::time::Duration,
+}
+
+/// `90s`, `20m`, `4h`: a timeout of at least one second.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, seconds) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1),
+        Some('m') => (&t[..t.len() - 1], 60),
+        Some('h') => (&t[..t.len() - 1], 3600),
+        _ => (t, 1),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 && n <= 7 * 24 * 3600 => Ok(std::time::Duration::from_secs(n * seconds)),
+        _ => Err(format!(
+            "'{text}' must be a whole number of seconds, minutes or hours (90s, 20m, 4h)"
+        )),
+    }
 }
 
 /// Refused, stopped or failed once a plan exists.
@@ -254,6 +280,7 @@ impl RenewArgs {
             cleanup: self.cleanup,
             hybrid_acknowledged: self.hybrid_acknowledged,
             ignore_unreachable: self.ignore_unreachable,
+            allow_stale: self.allow_stale,
         })
     }
 }
@@ -305,6 +332,10 @@ fn run_plan(plan: &Plan, args: RunArgs) -> anyhow::Result<ExitCode> {
         yes: args.yes,
         journal,
         log,
+        timeouts: guided::Timeouts {
+            step: args.step_timeout,
+            run: args.run_timeout,
+        },
     };
     let outcome = guided::run(plan, &options)
         .map_err(anyhow::Error::msg)

@@ -38,6 +38,16 @@ pub enum Check {
         server: ServerName,
         thumbprint: ThumbRef,
     },
+    /// Bound to no web site (its services do not include IIS).
+    NoIis {
+        server: ServerName,
+        thumbprint: ThumbRef,
+    },
+    /// Valid for at least this many hours after the moment the step runs.
+    ValidForHours {
+        thumbprint: ThumbRef,
+        hours: i64,
+    },
     /// Enabled for at least these services.
     BoundTo {
         server: ServerName,
@@ -97,6 +107,14 @@ impl Check {
                 "{} is enabled for none of IIS, SMTP, IMAP, POP on {server}",
                 thumbprint.describe()
             ),
+            Check::NoIis { server, thumbprint } => format!(
+                "{} is bound to no web site (no IIS) on {server}",
+                thumbprint.describe()
+            ),
+            Check::ValidForHours { thumbprint, hours } => format!(
+                "{} is valid for at least {hours} h more",
+                thumbprint.describe()
+            ),
             Check::BoundTo {
                 server,
                 thumbprint,
@@ -135,10 +153,7 @@ impl Check {
             )
         };
         let services = |server: &ServerName, t: &ThumbRef| {
-            format!(
-                "@(({}).Services.ToString() -split ',\\s*')",
-                cert(server, t)
-            )
+            format!("@(Get-RenewServiceNames ({}).Services)", cert(server, t))
         };
         match self {
             Check::CurrentIs { thumbprint } => format!(
@@ -168,6 +183,13 @@ impl Check {
             Check::NotBound { server, thumbprint } => format!(
                 "$null -eq ({} | Where-Object {{ @('IIS', 'SMTP', 'IMAP', 'POP') -contains $_ }})",
                 services(server, thumbprint)
+            ),
+            Check::NoIis { server, thumbprint } => {
+                format!("{} -notcontains 'IIS'", services(server, thumbprint))
+            }
+            Check::ValidForHours { thumbprint, hours } => format!(
+                "(Get-ExchangeCertificate -Thumbprint {} -ErrorAction SilentlyContinue | Select-Object -First 1).NotAfter.ToUniversalTime() -gt (Get-Date).ToUniversalTime().AddHours({hours})",
+                thumbprint.powershell()
             ),
             Check::BoundTo {
                 server,
@@ -231,6 +253,24 @@ impl Check {
                         .any(|f| f.eq_ignore_ascii_case(svc))
                 })
             }),
+            Check::NoIis {
+                server: s,
+                thumbprint,
+            } => server(s)?.find(&resolve(thumbprint)?).is_some_and(|c| {
+                !c.service_list()
+                    .iter()
+                    .any(|svc| svc.eq_ignore_ascii_case("IIS"))
+            }),
+            Check::ValidForHours { thumbprint, hours } => {
+                let t = resolve(thumbprint)?;
+                let at = live.now + chrono::Duration::hours(*hours);
+                live.servers
+                    .iter()
+                    .flat_map(|s| s.certificates.iter())
+                    .find(|c| same(&c.thumbprint, &t))
+                    .and_then(|c| c.not_after)
+                    .is_some_and(|n| n > at)
+            }
             Check::BoundTo {
                 server: s,
                 thumbprint,

@@ -62,7 +62,16 @@ pub struct LiveCertificate {
 }
 
 impl LiveCertificate {
+    /// The services by name. A remote Exchange shell sends the `AllowedServices` flags as a
+    /// number (DOMAIN.md §8): `24` is IIS and SMTP.
     pub fn service_list(&self) -> Vec<String> {
+        if let Ok(flags) = self.services.trim().parse::<i64>() {
+            return crate::source::exchange_exports::CERTIFICATE_SERVICES
+                .iter()
+                .filter(|(bit, _)| *bit != 0 && flags & bit != 0)
+                .map(|(_, name)| name.to_string())
+                .collect();
+        }
         self.services
             .split(',')
             .map(|s| s.trim().to_string())

@@ -16,6 +16,8 @@ pub struct RenewOptions {
     pub cleanup: bool,
     pub hybrid_acknowledged: bool,
     pub ignore_unreachable: bool,
+    /// Plan from a bundle older than `--max-age` (refused otherwise).
+    pub allow_stale: bool,
 }
 
 impl Default for RenewOptions {
@@ -27,6 +29,7 @@ impl Default for RenewOptions {
             cleanup: false,
             hybrid_acknowledged: false,
             ignore_unreachable: false,
+            allow_stale: false,
         }
     }
 }

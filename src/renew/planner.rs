@@ -56,6 +56,8 @@ pub enum Decision {
         effective: DateTime<Utc>,
         /// `--emergency`: Set-AuthConfig may take a date less than 48 h ahead.
         force: bool,
+        /// It must stay valid until the new one takes over.
+        current: Option<Thumbprint>,
     },
     /// An AuthConfig certificate copied from a server that holds it to those that lack it.
     Import {
@@ -76,6 +78,7 @@ pub enum Decision {
     Restage {
         next: Thumbprint,
         effective: DateTime<Utc>,
+        current: Option<Thumbprint>,
     },
     ClearPrevious {
         current: Thumbprint,
@@ -139,7 +142,20 @@ impl AuthRole {
 pub struct SelfSignedRenewal {
     pub server: ServerName,
     pub old: Thumbprint,
+    /// The old certificate's subject (`CN=…`), given to `New-ExchangeCertificate` explicitly:
+    /// a piped certificate is ignored (DOMAIN.md §8).
+    pub subject: String,
+    /// The services the new certificate is enabled for: the old one's, without IIS for the
+    /// internal transport certificate (see `keeps_back_end`).
     pub services: Vec<&'static str>,
+    /// The old certificate is the internal transport certificate bound to IIS: the Exchange
+    /// Back End site (444). `Enable-ExchangeCertificate -Services IIS` would bind the front
+    /// end instead, so IIS is left out, as MEAC does (New-ExchangeAuthCertificate.ps1), and
+    /// the back-end binding is moved by its own step.
+    pub keeps_back_end: bool,
+    /// The server's internal transport certificate already renews this one (an earlier run
+    /// stopped before moving the back-end binding): nothing new is created.
+    pub successor: Option<Thumbprint>,
     pub friendly_name: Option<String>,
     /// It is the server's internal transport certificate: its renewal replaces that on purpose.
     pub is_transport: bool,
@@ -306,6 +322,7 @@ pub fn plan(
         previous: validated(config.previous.as_ref())?,
     };
 
+    stale_input_needs_consent(&facts, &mut out);
     let action = start_from_recommendation(recommendation, &mut out);
     let action = replace_when_staging_is_too_late(action, &facts, &mut out);
     hybrid_needs_acknowledgement(action, &facts, &mut out);
@@ -367,7 +384,28 @@ fn servers_to_plan_for(
             Inventory::NotCollected => skipped.push(format!("{} (not collected)", server.name)),
         }
     }
+    // The first server is where the plan runs and creates a new Auth Certificate: a Mailbox
+    // server of version 15, as MEAC requires (Test-IsServerValidForAuthCertificateGeneration.ps1;
+    // on an Exchange 2013 CAS-only server Get-TransportService fails). Stable: the collector's
+    // order otherwise.
+    servers.sort_by_key(|name| !can_create_auth_certificate(state, name));
     Ok((servers, skipped))
+}
+
+/// A Mailbox server of Exchange version 15 (MEAC's
+/// Test-IsServerValidForAuthCertificateGeneration.ps1). Unknown roles or version count as
+/// able, as before.
+fn can_create_auth_certificate(state: &ExchangeState, name: &ServerName) -> bool {
+    let Some(server) = state.server(name.as_str()) else {
+        return true;
+    };
+    let mailbox = server.roles.is_empty()
+        || server
+            .roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case("Mailbox"));
+    let v15 = server.major_version.is_none_or(|v| v == 15);
+    mailbox && v15
 }
 
 /// Servers that could not be queried stop the plan, as in MEAC, unless the administrator
@@ -385,6 +423,28 @@ fn leave_out_unreachable(skipped: &[String], options: &RenewOptions, out: &mut P
         out.refusals.push(format!(
             "servers could not be queried: {}; fix them or rerun with --ignore-unreachable",
             skipped.join(", ")
+        ));
+    }
+}
+
+/// A plan from state older than `--max-age` acts on what may have changed since (issue 15
+/// item 8): refused unless the administrator asks for it explicitly (`--allow-stale`).
+fn stale_input_needs_consent(facts: &Facts, out: &mut Planning) {
+    if !facts.has_finding(FindingCode::ExportStale) {
+        return;
+    }
+    let age = facts
+        .report
+        .export_age
+        .map(|a| format!("{} h", a.num_hours()))
+        .unwrap_or_else(|| "too long".into());
+    if facts.options.allow_stale {
+        out.notes.push(format!(
+            "planned from state collected {age} ago (--allow-stale); every step still checks the live state first"
+        ));
+    } else {
+        out.refusals.push(format!(
+            "the state was collected {age} ago, more than --max-age: collect a fresh bundle, or rerun with --allow-stale"
         ));
     }
 }
@@ -483,6 +543,7 @@ fn stage_next(facts: &Facts, out: &mut Planning) -> Result<(), ValidationError> 
     out.decisions.push(Decision::StageNext {
         effective,
         force: options.emergency,
+        current: facts.current.clone(),
     });
     out.notes.push(format!(
         "the AuthAdmin servicelet publishes the new certificate after {}; clear the previous one {} days later (rerun the plan then)",
@@ -618,6 +679,7 @@ fn restage_next(facts: &Facts, out: &mut Planning) -> Result<(), ValidationError
     out.decisions.push(Decision::Restage {
         next: next.clone(),
         effective,
+        current: facts.current.clone(),
     });
     Ok(())
 }
@@ -692,6 +754,34 @@ fn self_signed_renewals(facts: &Facts, out: &mut Planning) -> Result<(), Validat
     Ok(())
 }
 
+/// A former internal transport certificate still on a web site: the server's transport
+/// certificate now is a healthy one with the same subject, made by an earlier run that stopped
+/// before the back-end binding moved. Renewing it again would make one more certificate and,
+/// as it is no longer the transport certificate, would enable the new one for IIS: the front
+/// end (DOMAIN.md §8).
+fn back_end_successor(
+    facts: &Facts,
+    server: &str,
+    certificate: &CertificateReport,
+) -> Option<Thumbprint> {
+    let transport = facts
+        .state
+        .server(server)?
+        .internal_transport_certificate
+        .as_ref()?;
+    if *transport == certificate.thumbprint {
+        return None;
+    }
+    let successor = facts
+        .report
+        .certificates
+        .iter()
+        .find(|c| c.thumbprint == *transport)?;
+    let healthy = matches!(successor.state, Severity::Ok | Severity::Info);
+    (healthy && successor.subject.eq_ignore_ascii_case(&certificate.subject))
+        .then(|| transport.clone())
+}
+
 fn self_signed_renewal(
     facts: &Facts,
     certificate: &CertificateReport,
@@ -704,20 +794,30 @@ fn self_signed_renewal(
         return Ok(None);
     }
     let server = ServerName::parse(server)?;
-    let services: Vec<&'static str> = services
+    let mut services: Vec<&'static str> = services
         .iter()
         .map(|s| powershell::service(s))
         .collect::<Result<_, _>>()?;
+    let is_transport = facts.is_transport_certificate(server.as_str(), &certificate.thumbprint);
+    // MEAC: "Internal transport certificate is bound to Back End Website - avoid to enable it
+    // for IIS to prevent it being bound to Front End" (New-ExchangeAuthCertificate.ps1).
+    let successor = back_end_successor(facts, server.as_str(), certificate);
+    let keeps_back_end = (is_transport || successor.is_some()) && services.contains(&"IIS");
+    if keeps_back_end {
+        services.retain(|s| *s != "IIS");
+    }
     let friendly_name = sighting
         .friendly_name
         .as_deref()
         .map(|f| powershell::text(f, "friendly name"))
         .transpose()?;
-    let is_transport = facts.is_transport_certificate(server.as_str(), &certificate.thumbprint);
     Ok(Some(SelfSignedRenewal {
         old: powershell::thumbprint(certificate.thumbprint.as_str())?,
+        subject: powershell::text(&certificate.subject, "certificate subject")?,
         server,
         services,
+        keeps_back_end,
+        successor,
         friendly_name,
         is_transport,
         days_left: certificate.days_left,

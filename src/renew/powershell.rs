@@ -116,23 +116,58 @@ fn shown(text: &str) -> String {
     format!("\"{short}\"")
 }
 
-/// A PowerShell single-quoted string literal. Inside one, only quote characters are special:
-/// `'` and the typographic quotes PowerShell treats alike (U+2018, U+2019, U+201A, U+201B);
-/// each is doubled. Nothing else (`$`, backtick, `;`) is interpreted.
+/// A PowerShell string value in pure ASCII: one single-quoted literal, or, when the value has
+/// non-ASCII characters, `('…' + [char]0x0142 + '…')`.
+///
+/// Windows PowerShell 5.1 reads a script file without BOM in the ANSI code page (DOMAIN.md §8):
+/// the UTF-8 bytes of `ł` (C5 82) read as `Å‚`, and U+201A is a quote character that ends a
+/// literal, so a name could end its literal and become code. In ASCII every code page reads the
+/// same text. Inside the literal parts only `'` is special and is doubled; nothing else (`$`,
+/// backtick, `;`) is interpreted.
 pub fn quote(value: &str) -> String {
+    if value.chars().all(|c| c.is_ascii() && !is_stray_control(c)) {
+        return literal(value);
+    }
+    // The first part is always a string, so `+` concatenates strings.
+    let mut parts = Vec::new();
+    let mut run = String::new();
+    for c in value.chars() {
+        // Validated values hold no control characters; free text (notes, messages) could:
+        // a NUL or escape would end up verbatim in a script, so it becomes U+FFFD.
+        let c = if is_stray_control(c) { '\u{FFFD}' } else { c };
+        if c.is_ascii() {
+            run.push(c);
+            continue;
+        }
+        if !run.is_empty() || parts.is_empty() {
+            parts.push(literal(&run));
+            run.clear();
+        }
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            parts.push(format!("[char]0x{unit:04X}"));
+        }
+    }
+    if !run.is_empty() {
+        parts.push(literal(&run));
+    }
+    format!("({})", parts.join(" + "))
+}
+
+/// A control character other than tab and line breaks.
+fn is_stray_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// A single-quoted literal of an ASCII value without stray control characters.
+fn literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('\'');
     for c in value.chars() {
-        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+        if c == '\'' {
             out.push(c);
         }
-        // Validated values hold no control characters; free text (notes, messages) could:
-        // a NUL or escape would end up verbatim in a script, so it becomes U+FFFD.
-        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
-            out.push('\u{FFFD}');
-        } else {
-            out.push(c);
-        }
+        out.push(c);
     }
     out.push('\'');
     out
@@ -175,8 +210,6 @@ pub enum Var {
     Cert,
     Old,
     Transport,
-    Password,
-    Export,
 }
 
 impl Var {
@@ -185,8 +218,6 @@ impl Var {
             Var::Cert => "$renewCert",
             Var::Old => "$renewOld",
             Var::Transport => "$renewTransport",
-            Var::Password => "$renewPassword",
-            Var::Export => "$renewExport",
         }
     }
 }
@@ -205,6 +236,8 @@ pub enum Arg {
     SwitchFalse,
     /// `@()`.
     EmptyArray,
+    /// `@('a', 'b')`: validated strings, each single-quoted.
+    StrList(Vec<String>),
     /// A property of a step variable (`$renewExport.FileData`).
     Property(Var, &'static str),
     Variable(Var),
@@ -212,6 +245,9 @@ pub enum Arg {
     Date(DateTime<Utc>),
     /// `(Get-Date)`: the instant the cmdlet runs.
     Now,
+    /// `((Get-Date).AddHours(n))`: `n` hours after the instant the cmdlet runs (parenthesized:
+    /// one argument).
+    HoursFromNow(i64),
 }
 
 impl Arg {
@@ -224,10 +260,15 @@ impl Arg {
             Arg::Bool(false) => "$false".into(),
             Arg::Switch | Arg::SwitchFalse => String::new(),
             Arg::EmptyArray => "@()".into(),
+            Arg::StrList(list) => {
+                let quoted: Vec<String> = list.iter().map(|s| quote(s)).collect();
+                format!("@({})", quoted.join(", "))
+            }
             Arg::Property(var, property) => format!("{}.{property}", var.name()),
             Arg::Variable(var) => var.name().into(),
             Arg::Date(at) => quote(&at.to_rfc3339_opts(SecondsFormat::Secs, true)),
             Arg::Now => "(Get-Date)".into(),
+            Arg::HoursFromNow(hours) => format!("((Get-Date).AddHours({hours}))"),
         }
     }
 }
@@ -286,12 +327,144 @@ pub enum Statement {
     AssignPipe(Var, Command, Command),
     /// `$global:RenewNew<slot> = $var.Thumbprint`
     Remember(u8, Var),
-    /// `$renewPassword = ConvertTo-SecureString -String (…random…) -AsPlainText -Force`: a
-    /// one-time password made on the Exchange server from two random GUIDs; it never leaves it.
-    OneTimePassword,
     /// `Invoke-Command -ComputerName 'S' -ScriptBlock { … }`
     Remote(ServerName, Vec<Command>),
+    /// `Copy-RenewAuthCertificate` (see [`STEP_FUNCTIONS`]): wait up to `wait_seconds` for
+    /// the certificate servicelet to replicate `thumbprint` to `target`, else copy it from
+    /// `source` the way MEAC does.
+    CopyAuth {
+        source: ServerName,
+        target: ServerName,
+        thumbprint: ThumbRef,
+        wait_seconds: u32,
+    },
+    /// `Restore-RenewTransport -Server S -Thumbprint $renewTransport.Internal…` (see
+    /// [`STEP_FUNCTIONS`]).
+    RestoreTransport(ServerName),
+    /// `Set-RenewBackEndCertificate` (see [`STEP_FUNCTIONS`]).
+    BindBackEnd {
+        server: ServerName,
+        thumbprint: ThumbRef,
+    },
 }
+
+/// Defines `Copy-RenewAuthCertificate`, `Restore-RenewTransport` and
+/// `Set-RenewBackEndCertificate`, in every script and in the runner's prelude.
+///
+/// `Restore-RenewTransport`: after `New-ExchangeCertificate`, the recorded internal transport
+/// certificate is re-enabled only if it was taken over (MEAC's New-ExchangeAuthCertificate.ps1
+/// resets it with Enable-ExchangeCertificate -Force); re-enabling it unconditionally fails when
+/// it has expired (DOMAIN.md §8).
+///
+/// `Set-RenewBackEndCertificate`: the internal transport certificate is bound to the Exchange
+/// Back End site (444); `Enable-ExchangeCertificate -Services IIS` would bind the Default Web
+/// Site instead (DOMAIN.md §8; MEAC's New-ExchangeAuthCertificate.ps1 leaves IIS out of the
+/// transport certificate's services for that reason), so a renewed one is bound there with
+/// IIS's own WebAdministration module.
+///
+/// `Export-ExchangeCertificate` refuses the Auth Certificate since the October 2025 security
+/// update (KB5069337, DOMAIN.md §8). MEAC's current source copies it with .NET on the source
+/// server inside `Invoke-Command`, in memory, and imports it with `Import-ExchangeCertificate`
+/// (CSS-Exchange Shared/CertificateFunctions/Export-CertificateAndPrivateKey.ps1, used by
+/// Admin/MonitorExchangeAuthCertificate/ConfigurationAction/Import-ExchangeAuthCertificateToServers.ps1).
+/// Within an AD site the certificate servicelet replicates it (Set-AuthConfig), so the
+/// function first waits for that and copies only what is still missing.
+pub const STEP_FUNCTIONS: &str = r#"
+# Copies an Auth Certificate to a server that lacks it: waits for the certificate servicelet
+# (same AD site), then exports it through .NET on the source server (Export-ExchangeCertificate
+# refuses the Auth Certificate since KB5069337) and imports it, as MEAC does.
+function Copy-RenewAuthCertificate {
+    param([string]$Source, [string]$Target, [string]$Thumbprint, [int]$WaitSeconds)
+    $deadline = (Get-Date).AddSeconds($WaitSeconds)
+    while ($null -eq (Get-ExchangeCertificate -Server $Target -Thumbprint $Thumbprint -ErrorAction SilentlyContinue)) {
+        if ((Get-Date) -ge $deadline) {
+            Write-Output ('{0} does not hold {1} after {2} s: copying it from {3}' -f $Target, $Thumbprint, $WaitSeconds, $Source)
+            $password = ConvertTo-SecureString -String ([guid]::NewGuid().ToString('N') + [guid]::NewGuid().ToString('N')) -AsPlainText -Force
+            $export = {
+                param([string]$InThumbprint, [SecureString]$InPassword)
+                $store = New-Object System.Security.Cryptography.X509Certificates.X509Store('My', 'LocalMachine')
+                $store.Open([System.Security.Cryptography.X509Certificates.OpenFlags]::ReadOnly)
+                try {
+                    $certificate = $store.Certificates | Where-Object { $_.Thumbprint -eq $InThumbprint }
+                    if (-not $certificate) {
+                        throw ('Certificate with thumbprint {0} not found in LocalMachine\My' -f $InThumbprint)
+                    }
+                    if (-not $certificate.HasPrivateKey) {
+                        throw ('Certificate with thumbprint {0} has no private key' -f $InThumbprint)
+                    }
+                    $certificate.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $InPassword)
+                } finally {
+                    $store.Close()
+                }
+            }
+            if (($Source -split '\.')[0] -eq $env:COMPUTERNAME) {
+                $pfx = & $export $Thumbprint $password
+            } else {
+                $pfx = Invoke-Command -ComputerName $Source -ScriptBlock $export -ArgumentList $Thumbprint, $password -ErrorAction Stop
+            }
+            Import-ExchangeCertificate -Server $Target -FileData ([byte[]]$pfx) -Password $password -PrivateKeyExportable $true -ErrorAction Stop | Out-Null
+            return
+        }
+        Write-Output ('waiting for the certificate servicelet to replicate {0} to {1}' -f $Thumbprint, $Target)
+        Start-Sleep -Seconds 15
+    }
+    Write-Output ('{0} holds {1}' -f $Target, $Thumbprint)
+}
+
+# A certificate's services by name: a remote Exchange shell sends the AllowedServices flags as
+# a number (IMAP 1, POP 2, UM 4, IIS 8, SMTP 16, Federation 32, UMCallRouter 64).
+function Get-RenewServiceNames {
+    param($Services)
+    $text = [string]$Services
+    if ($text -match '^\d+$') {
+        $flags = [int]$text
+        $names = @()
+        foreach ($pair in @(@(1, 'IMAP'), @(2, 'POP'), @(4, 'UM'), @(8, 'IIS'), @(16, 'SMTP'), @(32, 'Federation'), @(64, 'UMCallRouter'))) {
+            if ($flags -band $pair[0]) {
+                $names += $pair[1]
+            }
+        }
+        return $names
+    }
+    @($text -split ',\s*')
+}
+
+# Re-enables the recorded internal transport certificate for SMTP only when it is no longer the
+# transport certificate (New-ExchangeCertificate may take the default SMTP certificate over):
+# enabling an expired certificate fails, and what did not change is not redone.
+function Restore-RenewTransport {
+    param([string]$Server, [string]$Thumbprint)
+    if ([string]::IsNullOrEmpty($Thumbprint)) {
+        return
+    }
+    $current = [string](Get-TransportService -Identity $Server).InternalTransportCertificateThumbprint
+    if ($current -ne $Thumbprint) {
+        Write-Output ('{0}: re-enabling the internal transport certificate {1} for SMTP' -f $Server, $Thumbprint)
+        Enable-ExchangeCertificate -Server $Server -Thumbprint $Thumbprint -Services 'SMTP' -Force
+    }
+}
+
+# Binds the Exchange Back End site (https, port 444) of a server to a certificate, where setup
+# bound the internal transport certificate: Enable-ExchangeCertificate -Services IIS binds the
+# Default Web Site (front end) instead, so this is done the IIS way.
+function Set-RenewBackEndCertificate {
+    param([string]$Server, [string]$Thumbprint)
+    $bind = {
+        param([string]$InThumbprint)
+        Import-Module WebAdministration
+        $binding = Get-WebBinding -Name 'Exchange Back End' -Protocol 'https' -Port 444
+        if ($null -eq $binding) {
+            throw 'the Exchange Back End site has no https binding on port 444'
+        }
+        $binding.AddSslCertificate($InThumbprint, 'My')
+    }
+    if (($Server -split '\.')[0] -eq $env:COMPUTERNAME) {
+        & $bind $Thumbprint
+    } else {
+        Invoke-Command -ComputerName $Server -ScriptBlock $bind -ArgumentList $Thumbprint -ErrorAction Stop
+    }
+}
+"#;
 
 impl Statement {
     pub fn powershell(&self) -> String {
@@ -308,9 +481,26 @@ impl Statement {
                     v.name()
                 )
             }
-            Statement::OneTimePassword => format!(
-                "{} = ConvertTo-SecureString -String ([guid]::NewGuid().ToString('N') + [guid]::NewGuid().ToString('N')) -AsPlainText -Force",
-                Var::Password.name()
+            Statement::CopyAuth {
+                source,
+                target,
+                thumbprint,
+                wait_seconds,
+            } => format!(
+                "Copy-RenewAuthCertificate -Source {} -Target {} -Thumbprint {} -WaitSeconds {wait_seconds}",
+                quote(source.as_str()),
+                quote(target.as_str()),
+                thumbprint.powershell()
+            ),
+            Statement::RestoreTransport(server) => format!(
+                "Restore-RenewTransport -Server {} -Thumbprint {}.InternalTransportCertificateThumbprint",
+                quote(server.as_str()),
+                Var::Transport.name()
+            ),
+            Statement::BindBackEnd { server, thumbprint } => format!(
+                "Set-RenewBackEndCertificate -Server {} -Thumbprint {}",
+                quote(server.as_str()),
+                thumbprint.powershell()
             ),
             Statement::Remote(server, commands) => {
                 let body: Vec<String> = commands.iter().map(Command::powershell).collect();
@@ -329,7 +519,10 @@ impl Statement {
             Statement::Run(c) | Statement::Assign(_, c) => vec![c],
             Statement::AssignPipe(_, a, b) => vec![a, b],
             Statement::Remote(_, list) => list.iter().collect(),
-            Statement::Remember(..) | Statement::OneTimePassword => Vec::new(),
+            Statement::Remember(..)
+            | Statement::CopyAuth { .. }
+            | Statement::BindBackEnd { .. }
+            | Statement::RestoreTransport(_) => Vec::new(),
         }
     }
 }
@@ -350,7 +543,13 @@ mod tests {
     #[test]
     fn quotes_double_every_quote_character() {
         assert_eq!(quote("it's"), "'it''s'");
-        assert_eq!(quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
+        assert_eq!(quote("a\u{2019}b"), "('a' + [char]0x2019 + 'b')");
+        assert_eq!(quote("\u{142}"), "('' + [char]0x0142)");
+        assert_eq!(
+            quote("\u{1F600}x"),
+            "('' + [char]0xD83D + [char]0xDE00 + 'x')"
+        );
+        assert_eq!(quote("a\u{0}"), "('a' + [char]0xFFFD)");
         assert_eq!(quote("$(x) `y; z"), "'$(x) `y; z'");
     }
 

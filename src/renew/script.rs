@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::powershell::{ServerName, quote};
+use super::powershell::{self, ServerName, quote};
 use super::{Plan, Step};
 
 const HEADER: &str = r#"#Requires -RunAsAdministrator
@@ -82,7 +82,7 @@ function Assert-RenewCheck {
 
 function Get-RenewIisBinding {
     param([string]$Server)
-    @(Get-ExchangeCertificate -Server $Server | Where-Object { ($_.Services.ToString() -split ',\s*') -contains 'IIS' } | ForEach-Object { $_.Thumbprint })
+    @(Get-ExchangeCertificate -Server $Server | Where-Object { @(Get-RenewServiceNames $_.Services) -contains 'IIS' } | ForEach-Object { $_.Thumbprint })
 }
 
 # Puts back what New-ExchangeCertificate may have taken over: the default SMTP (internal
@@ -115,6 +115,7 @@ function Restore-RenewBinding {
 /// The script for `plan`. Refusals must have been handled by the caller.
 pub fn render(plan: &Plan) -> String {
     let mut out = String::from(HEADER);
+    out.push_str(powershell::STEP_FUNCTIONS);
     write_variables(&mut out, plan);
     if let Some(server) = &plan.run_on {
         write_run_on_guard(&mut out, server);

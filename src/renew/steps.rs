@@ -22,10 +22,54 @@ pub fn build(planned: &Planned) -> Vec<Step> {
         steps: Vec::new(),
         next_slot: 1,
     };
-    for decision in &planned.decisions {
+    // An expired internal transport certificate is renewed first: New-ExchangeCertificate may
+    // take the default SMTP certificate over, and an expired one cannot be enabled again (MEAC's
+    // New-ExchangeAuthCertificate.ps1 also makes a new transport certificate first when the
+    // old one is unusable).
+    let (first, rest): (Vec<&Decision>, Vec<&Decision>) = planned.decisions.iter().partition(
+        |d| matches!(d, Decision::RenewSelfSigned(r) if r.is_transport && r.days_left < 0),
+    );
+    for decision in first.into_iter().chain(rest) {
         builder.add(decision);
     }
-    builder.steps
+    let mut steps = builder.steps;
+    transport_renewals_respected(&mut steps);
+    steps
+}
+
+/// After a step that renews a server's internal transport certificate on purpose, "the
+/// transport certificate is unchanged" means "is still the renewed one": the run compares
+/// with the state before the first step.
+fn transport_renewals_respected(steps: &mut [Step]) {
+    let mut renewed: Vec<(ServerName, ThumbRef)> = Vec::new();
+    for step in steps {
+        for view in step.preconditions.iter_mut().chain(step.verify.iter_mut()) {
+            let Check::TransportUnchanged { server } = &view.check else {
+                continue;
+            };
+            if let Some((_, thumbprint)) = renewed.iter().find(|(s, _)| s == server) {
+                *view = Check::TransportIs {
+                    server: server.clone(),
+                    thumbprint: thumbprint.clone(),
+                }
+                .into();
+            }
+        }
+        let Some(server) = &step.replaces_transport_on else {
+            continue;
+        };
+        let made = step.verify.iter().find_map(|view| match &view.check {
+            Check::TransportIs {
+                server: s,
+                thumbprint,
+            } if s == server => Some(thumbprint.clone()),
+            _ => None,
+        });
+        if let Some(thumbprint) = made {
+            renewed.retain(|(s, _)| s != server);
+            renewed.push((server.clone(), thumbprint));
+        }
+    }
 }
 
 struct StepBuilder<'a> {
@@ -45,7 +89,11 @@ impl StepBuilder<'_> {
                 old_current,
                 clear_old_current,
             } => self.replace(old_current.as_ref(), *clear_old_current),
-            Decision::StageNext { effective, force } => self.stage_next(*effective, *force),
+            Decision::StageNext {
+                effective,
+                force,
+                current,
+            } => self.stage_next(*effective, *force, current.as_ref()),
             Decision::Import {
                 role,
                 thumbprint,
@@ -57,10 +105,17 @@ impl StepBuilder<'_> {
                 current,
                 overdue,
             } => self.publish_next(next, current.as_ref(), *overdue),
-            Decision::Restage { next, effective } => self.steps.push(stage(
+            Decision::Restage {
+                next,
+                effective,
+                current,
+            } => self.steps.push(stage(
                 self.servers,
                 &ThumbRef::Known(next.clone()),
-                Some(*effective),
+                Some(Effective {
+                    at: *effective,
+                    current: current.as_ref(),
+                }),
                 false,
                 self.now,
             )),
@@ -81,13 +136,14 @@ impl StepBuilder<'_> {
         }
     }
 
-    /// The emergency sequence (DOMAIN.md §4): create, copy everywhere, stage effective now
-    /// (`-Force`), publish, clear the old certificate when nothing can sign with it any more,
-    /// restart the servicelet and recycle the app pools.
+    /// The emergency sequence (DOMAIN.md §4): create, stage effective now (`-Force`), make
+    /// sure every server holds it, publish, clear the old certificate when nothing can sign
+    /// with it any more, restart the servicelet and recycle the app pools.
     fn replace(&mut self, old_current: Option<&Thumbprint>, clear_old_current: bool) {
-        self.new_auth_everywhere("no valid Auth Certificate can take over otherwise");
+        self.new_auth("no valid Auth Certificate can take over otherwise");
         self.steps
             .push(stage(self.servers, &NEW_AUTH, None, true, self.now));
+        self.replicated_everywhere();
         self.steps.push(publish(
             self.servers,
             NEW_AUTH,
@@ -104,18 +160,21 @@ impl StepBuilder<'_> {
         self.restarts();
     }
 
-    /// Planned rotation (DOMAIN.md §4): create, copy everywhere, stage for `effective`.
-    fn stage_next(&mut self, effective: DateTime<Utc>, force: bool) {
-        self.new_auth_everywhere(
-            "a next certificate must be staged before the current one expires",
-        );
+    /// Planned rotation (DOMAIN.md §4): create, stage for `effective`, make sure every server
+    /// holds it.
+    fn stage_next(&mut self, effective: DateTime<Utc>, force: bool, current: Option<&Thumbprint>) {
+        self.new_auth("a next certificate must be staged before the current one expires");
         self.steps.push(stage(
             self.servers,
             &NEW_AUTH,
-            Some(effective),
+            Some(Effective {
+                at: effective,
+                current,
+            }),
             force,
             self.now,
         ));
+        self.replicated_everywhere();
     }
 
     fn imports(
@@ -127,7 +186,10 @@ impl StepBuilder<'_> {
     ) {
         let thumbprint = ThumbRef::Known(thumbprint.clone());
         for target in targets {
-            self.steps.push(import(source, target, &thumbprint, label));
+            // The servicelet had its chance: copy at once (MEAC's
+            // Import-ExchangeAuthCertificateToServers.ps1 does not wait either).
+            self.steps
+                .push(copy_auth(source, target, &thumbprint, label, 0));
         }
     }
 
@@ -147,12 +209,26 @@ impl StepBuilder<'_> {
         self.restarts();
     }
 
-    /// The new Auth Certificate, created on the first server and copied to the others.
-    fn new_auth_everywhere(&mut self, why: &str) {
+    /// The new Auth Certificate, created on the first server (where Set-AuthConfig runs and
+    /// needs it in the local store).
+    fn new_auth(&mut self, why: &str) {
+        self.steps.push(new_auth(&self.servers[0], why));
+    }
+
+    /// After staging: every other server holds the new certificate. Within the AD site the
+    /// certificate servicelet replicates it (Set-AuthConfig; DOMAIN.md §8), so each step first
+    /// waits for that; servers in other sites, or still lacking it, get a copy made the way
+    /// MEAC's current source does (never Export-ExchangeCertificate: KB5069337).
+    fn replicated_everywhere(&mut self) {
         let first = &self.servers[0];
-        self.steps.push(new_auth(first, why));
         for target in self.servers.iter().skip(1) {
-            self.steps.push(import(first, target, &NEW_AUTH, "new"));
+            self.steps.push(copy_auth(
+                first,
+                target,
+                &NEW_AUTH,
+                "new",
+                REPLICATION_WAIT_SECONDS,
+            ));
         }
     }
 
@@ -162,15 +238,26 @@ impl StepBuilder<'_> {
         }
     }
 
+    /// A new certificate, then the back-end binding, then (`--cleanup`) the old one; when an
+    /// earlier run already made the successor, only what is left.
     fn renew_self_signed(&mut self, renewal: &SelfSignedRenewal) {
-        let slot = self.next_slot;
-        self.next_slot += 1;
-        self.steps.push(renew_self_signed(renewal, slot));
+        let renewed = match &renewal.successor {
+            Some(successor) => ThumbRef::Known(successor.clone()),
+            None => {
+                let slot = self.next_slot;
+                self.next_slot += 1;
+                self.steps.push(renew_self_signed(renewal, slot));
+                ThumbRef::New(slot)
+            }
+        };
+        if renewal.keeps_back_end {
+            self.steps.push(bind_back_end(renewal, renewed.clone()));
+        }
         if renewal.remove_replaced {
             self.steps.push(remove_replaced(
                 &renewal.server,
                 &renewal.old,
-                slot,
+                renewed,
                 renewal.is_transport,
             ));
         }
@@ -181,24 +268,16 @@ fn server_arg(s: &ServerName) -> Arg {
     Arg::Server(s.clone())
 }
 
-/// Record the internal transport certificate, run `work`, re-enable the recorded one for SMTP:
-/// `New-ExchangeCertificate -Force` may make the new certificate the default SMTP certificate.
+/// Record the internal transport certificate, run `work`, re-enable the recorded one for SMTP
+/// if it was taken over: `New-ExchangeCertificate -Force` may make the new certificate the
+/// default SMTP certificate. Only then: an expired one cannot be enabled (issue 15 item 4).
 fn keeping_transport(server: &ServerName, work: Vec<Statement>) -> Vec<Statement> {
     let mut list = vec![Statement::Assign(
         Var::Transport,
         Command::new("Get-TransportService").arg("Identity", server_arg(server)),
     )];
     list.extend(work);
-    list.push(Statement::Run(
-        Command::new("Enable-ExchangeCertificate")
-            .arg("Server", server_arg(server))
-            .arg(
-                "Thumbprint",
-                Arg::Property(Var::Transport, "InternalTransportCertificateThumbprint"),
-            )
-            .arg("Services", Arg::Str("SMTP".into()))
-            .switch("Force"),
-    ));
+    list.push(Statement::RestoreTransport(server.clone()));
     list
 }
 
@@ -235,31 +314,41 @@ fn new_auth(server: &ServerName, why: &str) -> Step {
     .rollback(format!("Remove-ExchangeCertificate -Server {} -Thumbprint <new thumbprint> (it is not used yet)", powershell::quote(server.as_str())))
 }
 
-/// Export a PFX with a one-time password from `source`, import it on `target` (DOMAIN.md §4).
-fn import(source: &ServerName, target: &ServerName, thumb: &ThumbRef, label: &str) -> Step {
-    let statements = vec![
-        Statement::OneTimePassword,
-        Statement::Assign(
-            Var::Export,
-            Command::new("Export-ExchangeCertificate")
-                .arg("Server", server_arg(source))
-                .arg("Thumbprint", Arg::Thumb(thumb.clone()))
-                .switch("BinaryEncoded")
-                .arg("Password", Arg::Variable(Var::Password)),
-        ),
-        Statement::Run(
-            Command::new("Import-ExchangeCertificate")
-                .arg("Server", server_arg(target))
-                .arg("FileData", Arg::Property(Var::Export, "FileData"))
-                .arg("Password", Arg::Variable(Var::Password))
-                .arg("PrivateKeyExportable", Arg::Bool(true)),
-        ),
-    ];
+/// How long a step waits for the certificate servicelet to replicate a newly staged Auth
+/// Certificate within the AD site before copying it.
+pub const REPLICATION_WAIT_SECONDS: u32 = 300;
+
+/// `target` holds `thumb` with its private key: replicated by the servicelet (waited for up
+/// to `wait_seconds`), else copied from `source` by `Copy-RenewAuthCertificate`
+/// ([`powershell::STEP_FUNCTIONS`], after MEAC's Import-ExchangeAuthCertificateToServers.ps1
+/// and Export-CertificateAndPrivateKey.ps1).
+fn copy_auth(
+    source: &ServerName,
+    target: &ServerName,
+    thumb: &ThumbRef,
+    label: &str,
+    wait_seconds: u32,
+) -> Step {
+    let statements = vec![Statement::CopyAuth {
+        source: source.clone(),
+        target: target.clone(),
+        thumbprint: thumb.clone(),
+        wait_seconds,
+    }];
     let id = format!("import-{label}-{}", target.as_str().to_ascii_lowercase());
+    let title = if wait_seconds > 0 {
+        format!(
+            "Wait up to {} min for {} to replicate to {target}; copy it from {source} if it does not",
+            wait_seconds / 60,
+            thumb.describe()
+        )
+    } else {
+        format!("Copy {} from {source} to {target}", thumb.describe())
+    };
     Step::new(
         id,
-        format!("Copy {} from {source} to {target}", thumb.describe()),
-        format!("every Mailbox/CAS server must hold the {label} Auth Certificate with its private key"),
+        title,
+        format!("every Mailbox/CAS server must hold the {label} Auth Certificate with its private key; the certificate servicelet replicates it only within the AD site"),
     )
     .on(target)
     .statements(statements)
@@ -267,44 +356,75 @@ fn import(source: &ServerName, target: &ServerName, thumb: &ThumbRef, label: &st
     .verify(Check::Present { server: target.clone(), thumbprint: thumb.clone() })
     .verify(Check::NotBound { server: target.clone(), thumbprint: thumb.clone() })
     .verify(Check::TransportUnchanged { server: target.clone() })
-    .impact("none: a PFX with a random one-time password is exported and imported in memory; no service is bound")
+    .impact("none: the servicelet's copy is waited for; otherwise a PFX with a random one-time password is made by .NET on the source (Export-ExchangeCertificate refuses the Auth Certificate since KB5069337) and imported in memory; no service is bound")
     .rollback(format!("Remove-ExchangeCertificate -Server {} -Thumbprint <thumbprint>", powershell::quote(target.as_str())))
 }
 
-/// `Set-AuthConfig -NewCertificateThumbprint … -NewCertificateEffectiveDate …` (DOMAIN.md §2):
-/// effective at `effective`, or now (`None`, the emergency sequence). `-Force` only with
-/// `force` and a date less than 48 h ahead, where Set-AuthConfig would ask.
+/// The effective date the planner chose, and the current certificate that must stay valid
+/// until then.
+struct Effective<'a> {
+    at: DateTime<Utc>,
+    current: Option<&'a Thumbprint>,
+}
+
+/// Microsoft's own example stages 49 h ahead (DOMAIN.md §2): an hour of margin over the 48 h
+/// below which Set-AuthConfig asks for confirmation.
+const MARGIN_LEAD_HOURS: i64 = MIN_LEAD_HOURS + 1;
+
+/// The lead in whole hours from when the step runs: the planner's date as a lead (rounded
+/// up), at least [`MARGIN_LEAD_HOURS`] unless it was below 48 h on purpose (`--emergency`).
+fn lead_hours(at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    let seconds = (at - now).num_seconds().max(0);
+    let hours = (seconds + 3599) / 3600;
+    if (MIN_LEAD_HOURS..MARGIN_LEAD_HOURS).contains(&hours) {
+        MARGIN_LEAD_HOURS
+    } else {
+        hours
+    }
+}
+
+/// `Set-AuthConfig -NewCertificateThumbprint … -NewCertificateEffectiveDate …` (DOMAIN.md §2).
+/// The date is computed when the step runs, `(Get-Date).AddHours(n)`, so a step run later
+/// than planned is still `n` hours ahead; `None` is now (the emergency sequence). `-Force`
+/// only with `force` and less than 48 h, where Set-AuthConfig would ask.
 fn stage(
     servers: &[ServerName],
     thumbprint: &ThumbRef,
-    effective: Option<DateTime<Utc>>,
+    effective: Option<Effective>,
     force: bool,
     now: DateTime<Utc>,
 ) -> Step {
+    let hours = effective.as_ref().map(|e| lead_hours(e.at, now));
     let mut set = Command::new("Set-AuthConfig")
         .arg("NewCertificateThumbprint", Arg::Thumb(thumbprint.clone()))
         .arg(
             "NewCertificateEffectiveDate",
-            effective.map_or(Arg::Now, Arg::Date),
+            hours.map_or(Arg::Now, Arg::HoursFromNow),
         );
-    let short = effective.is_none_or(|e| e < now + Duration::hours(MIN_LEAD_HOURS));
+    let short = hours.is_none_or(|h| h < MIN_LEAD_HOURS);
     if force && short {
         set = set.switch("Force");
     }
-    let (id, title) = match (effective, thumbprint) {
+    let effective = effective.map(|e| Effective {
+        at: now + Duration::hours(hours.unwrap_or(0)),
+        current: e.current,
+    });
+    let (id, title) = match (&effective, thumbprint) {
         (Some(e), ThumbRef::Known(_)) => (
             "restage-next",
             format!(
-                "Stage {} again as next, effective {}",
+                "Stage {} again as next, effective {} h after this step runs (about {})",
                 thumbprint.describe(),
-                e.format("%Y-%m-%d %H:%M UTC")
+                hours.unwrap_or(0),
+                e.at.format("%Y-%m-%d %H:%M UTC")
             ),
         ),
         (Some(e), ThumbRef::New(_)) => (
             "stage-next",
             format!(
-                "Stage the new certificate as next, effective {}",
-                e.format("%Y-%m-%d %H:%M UTC")
+                "Stage the new certificate as next, effective {} h after this step runs (about {})",
+                hours.unwrap_or(0),
+                e.at.format("%Y-%m-%d %H:%M UTC")
             ),
         ),
         (None, _) => (
@@ -318,17 +438,21 @@ fn stage(
         "AuthConfig must name the new certificate before it can become current",
     )
     .statements(vec![Statement::Run(set)]);
-    step = on_every_server(step, servers, thumbprint);
-    if let Some(e) = effective {
-        step = step
-            .pre(Check::ValidUntil {
-                thumbprint: thumbprint.clone(),
-                at: e,
-            })
-            .pre(Check::EffectiveAtLeast {
-                at: e,
-                hours: if force { 0 } else { MIN_LEAD_HOURS },
+    // Set-AuthConfig needs the certificate in the local store of the server it runs on only;
+    // it then replicates it within the AD site (DOMAIN.md §2 and §8).
+    step = on_every_server(step, &servers[..1], thumbprint);
+    if let (Some(e), Some(hours)) = (effective, hours) {
+        // Both certificates must outlive the date as computed when the step runs.
+        step = step.pre(Check::ValidForHours {
+            thumbprint: thumbprint.clone(),
+            hours,
+        });
+        if let Some(current) = e.current {
+            step = step.pre(Check::ValidForHours {
+                thumbprint: ThumbRef::Known(current.clone()),
+                hours,
             });
+        }
     }
     step.verify(Check::NextIs {
         thumbprint: thumbprint.clone(),
@@ -481,7 +605,7 @@ fn renew_self_signed(renewal: &SelfSignedRenewal, slot: u8) -> Step {
         ..
     } = renewal;
     let services_text = services.join(", ");
-    let work = self_signed_statements(server, old, slot, &services_text);
+    let work = self_signed_statements(renewal, slot, &services_text);
     let statements = if *is_transport {
         work
     } else {
@@ -520,32 +644,39 @@ fn renew_self_signed(renewal: &SelfSignedRenewal, slot: u8) -> Step {
         thumbprint: new.clone(),
         services: services.iter().map(|s| s.to_string()).collect(),
     });
-    step = transport_after(step, server, *is_transport, new);
+    step = transport_after(step, server, *is_transport, new.clone());
+    step = bindings_kept(step, renewal, new);
     step
         .impact(if services.contains(&"IIS") { "IIS rebinds the certificate: short interruption of HTTPS connections on that server" } else { "services reload the certificate" })
         .rollback(format!("Enable-ExchangeCertificate -Server {} -Thumbprint {} -Services {} -Force (while the old one is still valid)", powershell::quote(server.as_str()), powershell::quote(old.as_str()), powershell::quote(&services_text)))
 }
 
-fn self_signed_statements(
-    server: &ServerName,
-    old: &Thumbprint,
-    slot: u8,
-    services: &str,
-) -> Vec<Statement> {
+/// `New-ExchangeCertificate` on the certificate's own server (`-Server`: without it the
+/// cmdlet runs on the local server, and a piped certificate is ignored: DOMAIN.md §8,
+/// Microsoft Learn New-ExchangeCertificate), with the old subject and names given explicitly,
+/// created for no service (`-Services None`, so it takes over no default SMTP certificate),
+/// then enabled for the services it replaces.
+fn self_signed_statements(renewal: &SelfSignedRenewal, slot: u8, services: &str) -> Vec<Statement> {
+    let SelfSignedRenewal {
+        server,
+        subject,
+        friendly_name,
+        ..
+    } = renewal;
+    let mut create = Command::new("New-ExchangeCertificate")
+        .arg("Server", server_arg(server))
+        .arg("SubjectName", Arg::Str(subject.clone()))
+        .arg("DomainName", domain_names(subject))
+        .arg("KeySize", Arg::Str("2048".into()))
+        .arg("PrivateKeyExportable", Arg::Bool(true));
+    if let Some(name) = friendly_name {
+        create = create.arg("FriendlyName", Arg::Str(name.clone()));
+    }
+    let create = create
+        .arg("Services", Arg::Str("None".into()))
+        .switch("Force");
     vec![
-        Statement::Assign(
-            Var::Old,
-            Command::new("Get-ExchangeCertificate")
-                .arg("Server", server_arg(server))
-                .arg("Thumbprint", Arg::Thumb(ThumbRef::Known(old.clone()))),
-        ),
-        Statement::AssignPipe(
-            Var::Cert,
-            Command::new("Write-Output").arg("InputObject", Arg::Variable(Var::Old)),
-            Command::new("New-ExchangeCertificate")
-                .arg("PrivateKeyExportable", Arg::Bool(true))
-                .switch("Force"),
-        ),
+        Statement::Assign(Var::Cert, create),
         Statement::Remember(slot, Var::Cert),
         Statement::Run(
             Command::new("Enable-ExchangeCertificate")
@@ -555,6 +686,82 @@ fn self_signed_statements(
                 .switch("Force"),
         ),
     ]
+}
+
+/// The Exchange Back End site (444) moves from the old internal transport certificate to its
+/// renewal, and only that site: `Set-RenewBackEndCertificate` ([`powershell::STEP_FUNCTIONS`]).
+fn bind_back_end(renewal: &SelfSignedRenewal, new: ThumbRef) -> Step {
+    let server = &renewal.server;
+    let old = ThumbRef::Known(renewal.old.clone());
+    Step::new(
+        format!(
+            "bind-back-end-{}-{}",
+            server.as_str().to_ascii_lowercase(),
+            renewal.old.short().to_ascii_lowercase()
+        ),
+        format!("Bind the Exchange Back End site (444) on {server} to the renewed certificate"),
+        "setup bound the internal transport certificate there; Enable-ExchangeCertificate -Services IIS would bind the front end instead",
+    )
+    .on(server)
+    .statements(vec![Statement::BindBackEnd {
+        server: server.clone(),
+        thumbprint: new.clone(),
+    }])
+    .pre(Check::Present {
+        server: server.clone(),
+        thumbprint: new.clone(),
+    })
+    .verify(Check::BoundTo {
+        server: server.clone(),
+        thumbprint: new.clone(),
+        services: vec!["IIS".into(), "SMTP".into()],
+    })
+    .verify(Check::NoIis {
+        server: server.clone(),
+        thumbprint: old,
+    })
+    .verify(Check::TransportIs {
+        server: server.clone(),
+        thumbprint: new,
+    })
+    .impact("the back end (444) presents the renewed certificate; front-end proxying to it is not interrupted (the front end does not validate it)")
+    .rollback(format!(
+        "Set-RenewBackEndCertificate -Server {} -Thumbprint {} (while it is still valid)",
+        powershell::quote(server.as_str()),
+        powershell::quote(renewal.old.as_str())
+    ))
+}
+
+/// A renewal never moves a web binding: without IIS in its services (and no back-end step to
+/// follow) the new certificate is on no web site. Only checks later steps keep true: a
+/// resumed run takes a step whose verifications hold as done.
+fn bindings_kept(step: Step, renewal: &SelfSignedRenewal, new: ThumbRef) -> Step {
+    if renewal.services.contains(&"IIS") || renewal.keeps_back_end {
+        return step;
+    }
+    step.verify(Check::NoIis {
+        server: renewal.server.clone(),
+        thumbprint: new,
+    })
+}
+
+/// The DNS names of a renewed certificate: its subject's CN when that is a host name (the
+/// server's own name for the internal transport certificate, as MEAC's
+/// New-ExchangeAuthCertificate.ps1 passes `-DomainName $env:COMPUTERNAME`), else none.
+fn domain_names(subject: &str) -> Arg {
+    let cn = subject
+        .split(',')
+        .map(str::trim)
+        .find_map(|part| {
+            part.split_once('=')
+                .filter(|(k, _)| k.trim().eq_ignore_ascii_case("CN"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    match ServerName::parse(&cn) {
+        Ok(name) => Arg::StrList(vec![name.as_str().to_string()]),
+        Err(_) => Arg::EmptyArray,
+    }
 }
 
 /// What a step that touches `server`'s store verifies about its internal transport
@@ -576,8 +783,12 @@ fn transport_after(step: Step, server: &ServerName, is_transport: bool, renewed:
 }
 
 /// With `--cleanup`: the renewed certificate's predecessor goes once its successor serves.
-fn remove_replaced(server: &ServerName, old: &Thumbprint, slot: u8, was_transport: bool) -> Step {
-    let renewed = ThumbRef::New(slot);
+fn remove_replaced(
+    server: &ServerName,
+    old: &Thumbprint,
+    renewed: ThumbRef,
+    was_transport: bool,
+) -> Step {
     let mut step = removal(
         "remove-replaced",
         "replaced",
@@ -588,6 +799,11 @@ fn remove_replaced(server: &ServerName, old: &Thumbprint, slot: u8, was_transpor
     .pre(Check::Present {
         server: server.clone(),
         thumbprint: renewed.clone(),
+    })
+    // Never a certificate still bound to a web site (front or back end).
+    .pre(Check::NoIis {
+        server: server.clone(),
+        thumbprint: ThumbRef::Known(old.clone()),
     });
     if was_transport {
         step = step.pre(Check::TransportIs {

@@ -21,12 +21,14 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
     ("stage", &[]),
     ("replace", &["--emergency"]),
     ("replace-missing", &["--emergency"]),
+    ("replace-expired-transport", &["--emergency", "--cleanup"]),
     ("import", &[]),
     ("import-next", &[]),
     ("publish", &[]),
     ("clear", &[]),
     ("clear-expired", &[]),
     ("selfsigned", &["--cleanup"]),
+    ("selfsigned-remote", &["--cleanup"]),
     ("cleanup", &["--cleanup"]),
     ("hybrid", &["--hybrid-acknowledged"]),
     ("unreachable", &["--ignore-unreachable"]),
@@ -139,6 +141,11 @@ pub struct SimOrg {
 
 impl SimOrg {
     pub fn new(scenario: &str) -> SimOrg {
+        SimOrg::with(scenario, &[])
+    }
+
+    /// A scenario with more of `init`'s options (`--servers 3`, `--other-site EXCH03`).
+    pub fn with(scenario: &str, init: &[&str]) -> SimOrg {
         let dir = tempfile::tempdir().expect("temporary directory");
         let org = dir.path().join("org.json");
         let output = run_command(
@@ -146,7 +153,8 @@ impl SimOrg {
                 let mut c = Command::new(simulator());
                 c.args(["init", "--org"])
                     .arg(&org)
-                    .args(["--scenario", scenario, "--now", NOW]);
+                    .args(["--scenario", scenario, "--now", NOW])
+                    .args(init);
                 c
             },
             None,
@@ -208,6 +216,8 @@ impl SimOrg {
             .env_remove("EXSIM_FAIL_CMDLET")
             .env_remove("EXSIM_SMTP_OVERWRITE")
             .env_remove("EXSIM_COMPUTER")
+            .env_remove("EXSIM_HANG_CMDLET")
+            .env_remove("EXSIM_REMOTE_SHELL")
             .current_dir(self.dir.path());
         if args.first() == Some(&"run") {
             c.arg("--powershell")
@@ -356,6 +366,25 @@ pub fn assert_not_broken(before: &Value, after: &Value, transport_renewal: bool,
             "{context}: internal transport certificate of {} changed from {tb} to {ta}",
             a["name"]
         );
+    }
+    // No plan moves a web binding: the front end (Default Web Site, 443) keeps the certificate
+    // clients see, and no web site is ever bound to an Auth Certificate.
+    for (b, a) in reachable(before).zip(after["servers"].as_array().into_iter().flatten()) {
+        assert_eq!(
+            b["front_end"], a["front_end"],
+            "{context}: the front end of {} was rebound",
+            a["name"]
+        );
+        for site in ["front_end", "back_end"] {
+            let bound = a[site].as_str().unwrap_or("");
+            assert!(
+                holds(a, bound).is_none_or(
+                    |c| c["friendly_name"] != "Microsoft Exchange Server Auth Certificate"
+                ),
+                "{context}: {site} of {} bound to an Auth Certificate",
+                a["name"]
+            );
+        }
     }
     // The Auth Certificate is never enabled for IIS, SMTP, IMAP or POP.
     for s in after["servers"].as_array().into_iter().flatten() {

@@ -27,8 +27,8 @@ use super::powershell::{self, Arg, Command as PsCommand, ServerName, Statement, 
 use super::{Check, CheckView, LiveState, Plan, Step};
 use crate::model::Server;
 use journal::{Earlier, Journal, read_earlier};
-pub use session::PRELUDE;
 use session::Session;
+pub use session::{PRELUDE, Timeouts, prelude};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -37,6 +37,7 @@ pub struct RunOptions {
     pub yes: bool,
     pub journal: PathBuf,
     pub log: PathBuf,
+    pub timeouts: Timeouts,
 }
 
 /// What a run ended with.
@@ -57,7 +58,7 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<Outcome, String> {
     let mut journal = Journal::open(options, plan)?;
     let earlier = read_earlier(&options.journal, &plan.fingerprint);
     record_start(&mut journal, plan, options, &earlier);
-    let mut session = Session::start(&options.powershell)?;
+    let mut session = Session::start(&options.powershell, options.timeouts)?;
     reuse_certificates_made_earlier(&mut session, &earlier)?;
     let baseline = session.state(&plan.servers)?;
     if let Some(message) = wrong_computer(plan, &baseline) {

@@ -3,7 +3,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -16,6 +18,16 @@ use crate::renew::powershell::{ServerName, quote};
 
 /// Defines the two functions the runner calls; sent once per session.
 pub const PRELUDE: &str = r#"$ErrorActionPreference = 'Stop'
+# Redirected output is written in the OEM code page (DOMAIN.md section 8): ask for UTF-8, and
+# keep what the runner parses in ASCII anyway.
+try {
+    [Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+} catch {
+}
+function ConvertTo-RenewAscii {
+    param([string]$Text)
+    [regex]::Replace($Text, '[^\x00-\x7F]', { param($m) '\u{0:x4}' -f [int][char]$m.Value })
+}
 if (-not (Get-Command Get-AuthConfig -ErrorAction SilentlyContinue)) {
     try {
         Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn -ErrorAction Stop
@@ -42,12 +54,22 @@ function Invoke-RenewStep {
         $result.ok = $false
         $result.error = ($_.Exception.Message -replace '\s+', ' ')
     }
-    '@@RESULT ' + (ConvertTo-Json -InputObject $result -Compress)
+    '@@RESULT ' + (ConvertTo-RenewAscii (ConvertTo-Json -InputObject $result -Compress))
     '@@END ' + $Nonce
 }
 
 function Get-RenewState {
     param([string[]]$Servers, [string]$Nonce)
+    try {
+        Get-RenewStateLine -Servers $Servers
+    } catch {
+        '@@STATEERROR ' + (ConvertTo-RenewAscii ($_.Exception.Message -replace '\s+', ' '))
+    }
+    '@@END ' + $Nonce
+}
+
+function Get-RenewStateLine {
+    param([string[]]$Servers)
     $config = Get-AuthConfig
     $state = [ordered]@{
         now     = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
@@ -71,7 +93,7 @@ function Get-RenewState {
         $entry = [ordered]@{ name = $server; reachable = $true; error = $null; transport = $null; certificates = @() }
         try {
             $entry.certificates = @(Get-ExchangeCertificate -Server $server | ForEach-Object {
-                    [ordered]@{ thumbprint = $_.Thumbprint; services = $_.Services.ToString(); not_after = ConvertTo-RenewUtc $_.NotAfter; subject = $_.Subject }
+                    [ordered]@{ thumbprint = $_.Thumbprint; services = [string]$_.Services; not_after = ConvertTo-RenewUtc $_.NotAfter; subject = $_.Subject }
                 })
             $entry.transport = [string](Get-TransportService -Identity $server).InternalTransportCertificateThumbprint
         } catch {
@@ -81,22 +103,72 @@ function Get-RenewState {
         $state.servers += $entry
     }
     Get-Variable -Scope Global -Name 'RenewNew*' -ErrorAction SilentlyContinue | ForEach-Object { $state.new[$_.Name] = [string]$_.Value }
-    '@@STATE ' + (ConvertTo-Json -InputObject $state -Depth 6 -Compress)
-    '@@END ' + $Nonce
+    '@@STATE ' + (ConvertTo-RenewAscii (ConvertTo-Json -InputObject $state -Depth 6 -Compress))
 }
 "#;
+
+/// The prelude and the functions steps call ([`crate::renew::powershell::STEP_FUNCTIONS`]).
+pub fn prelude() -> String {
+    format!("{PRELUDE}{}", crate::renew::powershell::STEP_FUNCTIONS)
+}
+
+/// Every line PowerShell writes, as it comes; the channel closes when its output ends.
+fn read_lines_in_background(mut stdout: BufReader<std::process::ChildStdout>) -> Receiver<Vec<u8>> {
+    let (sender, receiver) = channel();
+    std::thread::spawn(move || {
+        loop {
+            let mut bytes = Vec::new();
+            match stdout.read_until(b'\n', &mut bytes) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if sender.send(bytes).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    receiver
+}
+
+/// A line of PowerShell's output: UTF-8 when it is, else decoded with replacement characters.
+/// Windows PowerShell writes redirected output in the OEM code page (DOMAIN.md §8): one
+/// "München" in a certificate subject must not abort the run; what the runner parses is ASCII.
+fn decode_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 /// One PowerShell process.
 pub(super) struct Session {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// PowerShell's output lines, read by a thread so that waiting for them can time out.
+    lines: Receiver<Vec<u8>>,
     counter: u64,
     tag: String,
+    timeouts: Timeouts,
+    /// When the whole run must have ended.
+    deadline: Instant,
+}
+
+/// How long one request (a step, a state read) and the whole run may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub step: Duration,
+    pub run: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            step: Duration::from_secs(20 * 60),
+            run: Duration::from_secs(4 * 60 * 60),
+        }
+    }
 }
 
 impl Session {
-    pub(super) fn start(program: &Path) -> Result<Session, String> {
+    pub(super) fn start(program: &Path, timeouts: Timeouts) -> Result<Session, String> {
         let mut child = Command::new(program)
             .args([
                 "-NoLogo",
@@ -114,6 +186,7 @@ impl Session {
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
         let stdin = child.stdin.take().ok_or("no stdin for PowerShell")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("no stdout for PowerShell")?);
+        let lines = read_lines_in_background(stdout);
         let tag = format!(
             "{:x}{:x}",
             std::process::id(),
@@ -122,11 +195,13 @@ impl Session {
         let mut session = Session {
             child,
             stdin,
-            stdout,
+            lines,
             counter: 0,
             tag,
+            timeouts,
+            deadline: Instant::now() + timeouts.run,
         };
-        let encoded = STANDARD.encode(PRELUDE.as_bytes());
+        let encoded = STANDARD.encode(prelude().as_bytes());
         let nonce = session.nonce();
         session.send(&format!(
             ". ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String({})))); Write-Output {}",
@@ -164,15 +239,31 @@ impl Session {
     fn read_until(&mut self, nonce: &str) -> Result<Vec<String>, String> {
         let end = format!("@@END {nonce}");
         let mut lines = Vec::new();
+        let step_limit = Instant::now() + self.timeouts.step;
+        let (limit, which) = if step_limit <= self.deadline {
+            (step_limit, ("step", self.timeouts.step))
+        } else {
+            (self.deadline, ("run", self.timeouts.run))
+        };
         loop {
-            let mut line = String::new();
-            let read = self
-                .stdout
-                .read_line(&mut line)
-                .map_err(|e| format!("reading PowerShell's output: {e}"))?;
-            if read == 0 {
-                return Err("PowerShell ended unexpectedly".into());
-            }
+            let wait = limit.saturating_duration_since(Instant::now());
+            let bytes = match self.lines.recv_timeout(wait) {
+                Ok(bytes) => bytes,
+                Err(RecvTimeoutError::Timeout) => {
+                    // PowerShell may still be acting: stop it, the state is re-read next run.
+                    let _ = self.child.kill();
+                    return Err(format!(
+                        "timed out: PowerShell did not answer within the {} timeout of {} s (--{}-timeout); it was stopped, run again to resume from the live state",
+                        which.0,
+                        which.1.as_secs(),
+                        which.0
+                    ));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("PowerShell ended unexpectedly".into());
+                }
+            };
+            let line = decode_line(&bytes);
             let line = line.trim_end_matches(['\r', '\n']).to_string();
             if line.trim() == end {
                 return Ok(lines);
@@ -190,6 +281,9 @@ impl Session {
             quote(&nonce)
         ))?;
         let lines = self.read_until(&nonce)?;
+        if let Some(error) = lines.iter().find_map(|l| l.strip_prefix("@@STATEERROR ")) {
+            return Err(format!("reading the live state failed: {error}"));
+        }
         let json = lines
             .iter()
             .find_map(|l| l.strip_prefix("@@STATE "))
