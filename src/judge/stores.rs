@@ -111,15 +111,30 @@ fn store_findings(state: &ExchangeState, policy: &Policy, server: &Server) -> Ve
 /// Shared/CertificateFunctions/Get-ExchangeServerCertificateInformation.ps1. Our names are
 /// in DER order, so the P2P pattern is matched as a whole attribute rather than at the end.
 pub fn excluded_like_healthchecker(certificate: &crate::model::Certificate) -> bool {
+    // Every certificate of every store passes here: look for the names without allocating.
     let names = [certificate.subject.as_str(), certificate.issuer.as_str()];
-    let p2p = names
-        .iter()
-        .any(|name| name.split(", ").any(is_p2p_access_cn));
-    let crp = names.iter().any(|name| {
-        name.to_ascii_lowercase()
-            .contains("dc=windows azure crp certificate generator")
-    });
-    (p2p && !certificate.self_signed) || (crp && certificate.self_signed)
+    let p2p = || {
+        names.iter().any(|name| {
+            contains_ignore_ascii_case(name, "p2p-access") && name.split(", ").any(is_p2p_access_cn)
+        })
+    };
+    let crp = || {
+        names.iter().any(|name| {
+            contains_ignore_ascii_case(name, "dc=windows azure crp certificate generator")
+        })
+    };
+    if certificate.self_signed {
+        crp()
+    } else {
+        p2p()
+    }
+}
+
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// `CN=MS-Organization-P2P-Access [YYYY]` with a year of 1000-2999 (HealthChecker's
