@@ -356,8 +356,9 @@ fn version_of(value: &PsValue) -> (Option<String>, Option<u32>) {
     }
 }
 
-/// 15 from `Version 15.1 (Build 2507.6)` or `15.1.2507.6`.
-fn major_from_text(text: &str) -> Option<u32> {
+/// 15 from `Version 15.1 (Build 2507.6)` (Get-ExchangeServer's AdminDisplayVersion, AD's
+/// serialNumber) or `15.1.2507.6`.
+pub(crate) fn major_from_text(text: &str) -> Option<u32> {
     let text = text.trim();
     let rest = match text.get(..7) {
         Some(prefix) if prefix.eq_ignore_ascii_case("version") => text.get(7..)?.trim_start(),

@@ -41,6 +41,7 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry, StdStream};
 
 use super::SourceError;
+use super::exchange_exports::major_from_text;
 use super::records::{AuthConfigRecord, ServerRecord};
 use super::tls::{self, Deadline};
 use crate::types::Thumbprint;
@@ -394,19 +395,6 @@ pub fn first_rdn_value(dn: &str) -> Option<String> {
     (seen_equals && !value.is_empty()).then_some(value)
 }
 
-/// 15 from `Version 15.2 (Build 1544.4)`.
-pub fn major_version(text: &str) -> Option<u32> {
-    let rest = text.trim();
-    let rest = match rest.get(..7) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("version") => rest.get(7..)?.trim_start(),
-        _ => rest,
-    };
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest.get(..digits)?.parse().ok()
-}
-
 /// An `msExchAuthAuthConfig` entry -> the AuthConfig record.
 pub fn auth_config_of(entry: &Entry) -> Result<AuthConfigRecord, String> {
     let AuthThumbprints {
@@ -459,7 +447,7 @@ pub fn server_of(entry: &Entry) -> Result<DirectoryServer, String> {
         server: ServerRecord {
             fqdn: fqdn_of(entry.values("networkAddress")),
             site: entry.first("msExchServerSite").and_then(first_rdn_value),
-            major_version: version.as_deref().and_then(major_version),
+            major_version: version.as_deref().and_then(major_from_text),
             version,
             is_edge: roles.iter().any(|r| r == "Edge"),
             roles,
@@ -1024,8 +1012,8 @@ mod tests {
         );
         assert_eq!(first_rdn_value(r"CN=a\,b,DC=x").as_deref(), Some("a,b"));
         assert_eq!(first_rdn_value(""), None);
-        assert_eq!(major_version("Version 15.2 (Build 1544.4)"), Some(15));
-        assert_eq!(major_version("Version 14.3 (Build 123.4)"), Some(14));
+        assert_eq!(major_from_text("Version 15.2 (Build 1544.4)"), Some(15));
+        assert_eq!(major_from_text("Version 14.3 (Build 123.4)"), Some(14));
     }
 
     #[test]
