@@ -1017,6 +1017,7 @@ fn check_scenario(name: &str, scenario: &Scenario) -> Result<(), String> {
 /// The scenarios, one function each; `scenario_tests!` makes one test per function.
 mod scenarios {
     use super::*;
+    use common::exchange::with_own;
 
     fn next_cert(valid_days: i64) -> TestCert {
         auth_cert(now() - days(1), now() + days(valid_days))
@@ -1609,20 +1610,6 @@ mod scenarios {
             assert_eq!(report.get("hybrid_detected"), None, "unknown is not false");
         }));
         scenario.bundle_only()
-    }
-
-    /// EXCH01 and EXCH02 hold the current certificate and the given own certificates.
-    fn with_own(exch01: Vec<StoreCert>, exch02: Vec<StoreCert>) -> Organisation {
-        let current = auth_expiring(now() + days(1000));
-        let with_current = |mut certs: Vec<StoreCert>| {
-            certs.insert(0, StoreCert::new(&current, &[]));
-            certs
-        };
-        two_servers(
-            AuthConfigExport::current(&current),
-            with_current(exch01),
-            with_current(exch02),
-        )
     }
 
     pub fn selfsigned_expired() -> Scenario {

@@ -148,20 +148,11 @@ fn value(samples: &[Sample], name: &str) -> f64 {
     found[0].value
 }
 
-/// The `promtool` on PATH, or `None` after saying why the test is skipped.
+/// The `promtool` on PATH, or `None` after saying why.
 fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("promtool"))
-            .find(|path| path.is_file())
-    });
-    if found.is_none() {
-        println!(
-            "skipped: promtool not installed (Debian/Ubuntu: apt-get install prometheus); \
-             the format is still checked by this test's own parser"
-        );
-    }
-    found
+    common::exchange::promtool(
+        "skipped: promtool not installed (Debian/Ubuntu: apt-get install prometheus); the format is still checked by this test's own parser",
+    )
 }
 
 /// `promtool check metrics` on the output: the format and the naming lint (base units, …).

@@ -66,7 +66,7 @@ use time::OffsetDateTime;
 
 use common::exchange::{
     AuthConfigExport, ExportFormat, Organisation, ServerInfo, Store, StoreCert, TextEncoding,
-    decode_text, own_certs, set_mtime, store, transport, two_servers,
+    decode_text, own_certs, set_mtime, store, transport, two_servers, with_own,
 };
 use common::monitors::{
     CheckState, PrtgDocument, PrtgLookup, PrtgState, checkmk_worst, nagios_view, parse_checkmk,
@@ -320,20 +320,6 @@ fn rotating(current_days: i64, next: &TestCert, effective_in_days: i64) -> Organ
     let current = auth_expiring(now() + days(current_days));
     let config = AuthConfigExport::current(&current).next(next, now() + days(effective_in_days));
     both_hold(config, &[&current, next])
-}
-
-/// A healthy current certificate on both servers, and these own certificates of each.
-fn with_own(exch01: Vec<StoreCert>, exch02: Vec<StoreCert>) -> Organisation {
-    let current = auth_expiring(now() + days(1000));
-    let with_current = |mut certs: Vec<StoreCert>| {
-        certs.insert(0, StoreCert::new(&current, &[]));
-        certs
-    };
-    two_servers(
-        AuthConfigExport::current(&current),
-        with_current(exch01),
-        with_current(exch02),
-    )
 }
 
 /// EXCH01 holds `exch01`; EXCH02 could not be queried.
@@ -1300,18 +1286,9 @@ fn promtool_group(run: &CaseRun, verdict: &Verdict) -> Result<Value, String> {
 
 /// The `promtool` on PATH, or `None` after saying why.
 fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("promtool"))
-            .find(|path| path.is_file())
-    });
-    if found.is_none() {
-        println!(
-            "note: promtool not installed (Debian/Ubuntu: apt-get install prometheus): the alert \
-             rules are not evaluated, only the check_state and check_success samples they read"
-        );
-    }
-    found
+    common::exchange::promtool(
+        "note: promtool not installed (Debian/Ubuntu: apt-get install prometheus): the alert rules are not evaluated, only the check_state and check_success samples they read",
+    )
 }
 
 /// Runs every case's group in one `promtool test rules`; returns, per case id, promtool's

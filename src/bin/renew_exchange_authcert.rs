@@ -218,12 +218,7 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
 /// A panic is a bug: one line on stderr and exit 2, like any error before a plan.
 fn report_panics_as_internal_errors() {
     std::panic::set_hook(Box::new(|info| {
-        let reason = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".into());
+        let reason = exchange_authcert::process::guard::panic_reason(info);
         eprintln!("renew_exchange_authcert: internal error: {reason} (please report this)");
         std::process::exit(EXIT_INVALID.into())
     }));

@@ -125,15 +125,19 @@ pub fn report_shrunk_inputs(format: OutputFormat) {
     });
 }
 
+/// The text a panic was raised with.
+pub fn panic_reason(info: &std::panic::PanicHookInfo<'_>) -> String {
+    info.payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into())
+}
+
 /// A panic becomes an UNKNOWN with a one-line reason instead of a backtrace.
 pub fn install_panic_hook(format: OutputFormat) {
     std::panic::set_hook(Box::new(move |info| {
-        let reason = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".into());
+        let reason = panic_reason(info);
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

@@ -1513,3 +1513,31 @@ pub fn two_servers(
         .mailbox("EXCH01", exch01)
         .mailbox("EXCH02", exch02)
 }
+
+/// EXCH01 and EXCH02 hold a current certificate with 1000 days left and the given own
+/// certificates.
+pub fn with_own(exch01: Vec<StoreCert>, exch02: Vec<StoreCert>) -> Organisation {
+    let current = crate::common::auth_expiring(crate::common::anchor() + crate::common::days(1000));
+    let with_current = |mut certs: Vec<StoreCert>| {
+        certs.insert(0, StoreCert::new(&current, &[]));
+        certs
+    };
+    two_servers(
+        AuthConfigExport::current(&current),
+        with_current(exch01),
+        with_current(exch02),
+    )
+}
+
+/// The `promtool` on PATH (Debian's `prometheus` package), or `None` after printing `note`.
+pub fn promtool(note: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("promtool"))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        println!("{note}");
+    }
+    found
+}
