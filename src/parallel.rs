@@ -240,9 +240,48 @@ impl<'scope, T: Send + 'scope> Job<'scope, T> {
     }
 }
 
+/// `items.iter().map(f).collect()` for work that waits (network round trips), not computes: up
+/// to `max_threads` items at a time, whatever the cores, so that fifty servers take about the
+/// time of the slowest few. Results keep the order of `items`. With no thread to be had, the
+/// items are done one by one on this thread. `lost()` stands for a result that is missing only
+/// if a thread panicked (which the scope then raises again).
+pub fn map_waiting<T, R, F>(items: &[T], max_threads: usize, f: F, lost: impl Fn() -> R) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let work = || {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(index) else { break };
+            let result = f(item);
+            if let Ok(mut results) = results.lock() {
+                results[index] = Some(result);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let spawned = (0..max_threads.min(items.len()))
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .count();
+        if spawned == 0 {
+            work();
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .into_iter()
+        .map(|result| result.unwrap_or_else(&lost))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{map_in_order, stream_in_order};
+    use super::{map_in_order, map_waiting, stream_in_order};
 
     #[test]
     fn keeps_the_order_on_one_thread_and_on_many() {
@@ -320,5 +359,23 @@ mod tests {
         let result =
             std::thread::scope(|scope| super::Job::start(scope, move || base + 2).finish());
         assert_eq!(result, Some(42));
+    }
+
+    #[test]
+    fn waiting_work_overlaps_and_keeps_its_order() {
+        let items: Vec<u64> = (0..20).collect();
+        let started = std::time::Instant::now();
+        let results = map_waiting(
+            &items,
+            10,
+            |&i| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                i * 2
+            },
+            || u64::MAX,
+        );
+        assert_eq!(results, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        // 20 waits of 50 ms, 10 at a time: two rounds, far from twenty.
+        assert!(started.elapsed() < std::time::Duration::from_millis(600));
     }
 }

@@ -325,7 +325,7 @@ fn expiring_transport_certificate_from_ad() {
 fn directory_alone_cannot_date_the_auth_certificate() {
     ldap_run("ldaps://127.0.0.1:1")
         .output()
-        .assert_unknown("add --metadata");
+        .assert_unknown("add --probe-servers");
 }
 
 /// AD in place of the `--authconfig`/`--servers` exports, with one certificate export per
@@ -729,35 +729,6 @@ fn bench_500_servers_ldap_against_bundle() {
         .chain(common_args.iter().cloned())
         .collect();
     for (name, args) in [("ldap", ldap_args), ("bundle", bundle_args)] {
-        let mut samples: Vec<(f64, u64)> = (0..15)
-            .map(|_| {
-                let out = std::process::Command::new("/usr/bin/time")
-                    .args(["-f", "%e %M"])
-                    .arg(&binary)
-                    .args(&args)
-                    .env(PASSWORD_VAR, MONITOR_PASSWORD)
-                    .output()
-                    .expect("GNU time");
-                assert_eq!(
-                    out.status.code(),
-                    Some(0),
-                    "{}",
-                    String::from_utf8_lossy(&out.stdout)
-                );
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let last = stderr.lines().last().unwrap_or_default().to_string();
-                let mut fields = last.split_whitespace();
-                let seconds: f64 = fields.next().unwrap().parse().unwrap();
-                let kib: u64 = fields.next().unwrap().parse().unwrap();
-                (seconds, kib)
-            })
-            .collect();
-        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let median = samples[samples.len() / 2];
-        let max_rss = samples.iter().map(|s| s.1).max().unwrap();
-        println!(
-            "{name}: median wall {:.3} s, peak RSS {} KiB (max of 15 runs)",
-            median.0, max_rss
-        );
+        common::print_wall_and_rss(name, &binary, &args, (PASSWORD_VAR, MONITOR_PASSWORD));
     }
 }

@@ -33,11 +33,11 @@ Examples:
   check_exchange_authcert --metadata https://mail.contoso.com/autodiscover/metadata/json/1
   check_exchange_authcert --tls exch01.contoso.com --starttls smtp
 
-  # agentless organisation: AuthConfig and servers from Active Directory, the certificate
-  # from the published metadata (the password never goes on the command line)
+  # agentless organisation: AuthConfig and servers from Active Directory, then every server
+  # asked for the Auth Certificate it publishes (the password never goes on the command line)
   LDAP_PASSWORD=secret check_exchange_authcert --ldap ldaps://dc1.contoso.com \\
       --ldap-user monitor@contoso.com --ldap-password-env LDAP_PASSWORD --ca-file corp-ca.pem \\
-      --metadata https://mail.contoso.com/autodiscover/metadata/json/1
+      --probe-servers
 
   # Prometheus textfile collector (written atomically; stdout stays empty)
   check_exchange_authcert --bundle state.json --output prometheus \\
@@ -146,7 +146,8 @@ pub struct InputArgs {
 
     /// Read AuthConfig and the Exchange servers from Active Directory: ldaps://DC[:636], or
     /// ldap://DC[:389] with StartTLS (required: never a clear-text bind). Bind and search only.
-    /// The Auth Certificates themselves are not in AD: add --metadata for their expiry.
+    /// The Auth Certificates themselves are not in AD: add --probe-servers (or --metadata)
+    /// for them.
     #[arg(
         long,
         value_name = "URL",
@@ -194,6 +195,24 @@ pub struct InputArgs {
         help_heading = "Active Directory (agentless)"
     )]
     pub ldap_base: Option<String>,
+
+    /// Ask every server that must hold the Auth Certificate (from --ldap, --bundle or
+    /// --servers) for its own Auth metadata (https://FQDN/autodiscover/metadata/json/1), in
+    /// parallel: the current certificate published = present there, an error answer = missing
+    /// or broken there, no answer = unreachable. Servers whose store a bundle or export read
+    /// are not asked. Trust as for --metadata (--ca-file, --insecure).
+    #[arg(long, help_heading = "Per-server probes (agentless)")]
+    pub probe_servers: bool,
+
+    /// Connect to ADDRESS[:PORT] whenever NAME is probed (SNI, Host and verification keep
+    /// NAME): for a monitoring host without the servers in its DNS. Repeatable.
+    #[arg(
+        long,
+        value_name = "NAME=ADDRESS[:PORT]",
+        requires = "probe_servers",
+        help_heading = "Per-server probes (agentless)"
+    )]
+    pub resolve: Vec<String>,
 
     /// Server name to ask for (SNI; for --metadata also Host and verification) instead of the
     /// host in the URL or --tls.

@@ -48,7 +48,7 @@ impl InputArgs {
         let deadline = tls::Deadline::after(network_budget(timeout));
         if self.is_empty() {
             return Err(OptionError(
-                "no input: give --bundle, --authconfig with --certificates, --ldap, --cert FILE, --metadata or --tls (see --help)".into(),
+                "no input: give --bundle, --authconfig with --certificates, --ldap with --probe-servers, --cert FILE, --metadata or --tls (see --help)".into(),
             )
             .into());
         }

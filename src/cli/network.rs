@@ -10,7 +10,7 @@ use super::args::InputArgs;
 use super::inputs::InputError;
 use crate::model::ExchangeState;
 use crate::parallel::Job;
-use crate::source::{SourceError, http::HttpsOptions, ldap, metadata, tls};
+use crate::source::{SourceError, http::HttpsOptions, ldap, metadata, probe, tls};
 
 /// Where `--metadata` points.
 enum NetworkSource {
@@ -26,8 +26,45 @@ pub(super) struct NetworkPlan {
     /// `--ldap`: unlike the endpoints above, a directory that cannot be read ends the run
     /// UNKNOWN (AuthConfig is the organisation view's root: without it nothing is judged).
     ldap: Option<ldap::LdapOptions>,
-    /// Another input reads the servers' stores (`--certificates`).
+    /// Another input reads the servers' stores (`--certificates`, `--probe-servers`).
     stores_observed: bool,
+    /// `--probe-servers`: how to reach and trust each server.
+    probes: Option<ProbePlan>,
+}
+
+/// `--probe-servers` with its trust and `--resolve` pins; the servers come from the state.
+struct ProbePlan {
+    options: HttpsOptions,
+    /// (lower-case NAME, where to connect) from `--resolve`.
+    pins: Vec<(String, tls::HostPort)>,
+}
+
+impl ProbePlan {
+    /// A target for every server that must hold the Auth Certificate, has an FQDN and whose
+    /// store no other input read.
+    fn targets(&self, state: &ExchangeState) -> Vec<probe::ProbeTarget> {
+        state
+            .servers
+            .iter()
+            .filter(|server| server.requires_auth_certificate && !server.is_observed())
+            .filter_map(|server| {
+                let fqdn = server.fqdn.as_deref()?.trim();
+                let pin = self
+                    .pins
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(fqdn))
+                    .map(|(_, to)| to.clone());
+                Some(probe::ProbeTarget {
+                    server: server.name.clone(),
+                    url: probe::metadata_url(fqdn),
+                    options: HttpsOptions {
+                        connect_to: pin,
+                        ..self.options.clone()
+                    },
+                })
+            })
+            .collect()
+    }
 }
 
 impl InputArgs {
@@ -101,8 +138,47 @@ impl InputArgs {
             targets,
             chain: self.chain,
             ldap: self.ldap_options()?,
-            stores_observed: !self.certificate_exports.is_empty(),
+            stores_observed: !self.certificate_exports.is_empty() || self.probe_servers,
+            probes: self.probe_plan()?,
         })
+    }
+
+    /// `--probe-servers` and `--resolve`, checked before anything is sent.
+    fn probe_plan(&self) -> Result<Option<ProbePlan>, InputError> {
+        if !self.probe_servers {
+            return Ok(None);
+        }
+        if self.ldap.is_none() && self.bundle.is_none() && self.servers.is_none() {
+            return Err(OptionError(
+                "--probe-servers needs the servers: give --ldap, --bundle or --servers".into(),
+            )
+            .into());
+        }
+        let mut pins = Vec::new();
+        for spec in &self.resolve {
+            let (name, address) = spec
+                .split_once('=')
+                .filter(|(name, address)| !name.trim().is_empty() && !address.trim().is_empty())
+                .ok_or_else(|| {
+                    OptionError(format!("--resolve '{spec}': expected NAME=ADDRESS[:PORT]"))
+                })?;
+            let to = tls::HostPort::parse(address.trim(), 443)
+                .map_err(|e| OptionError(format!("--resolve '{spec}': {e}")))?;
+            pins.push((name.trim().to_ascii_lowercase(), to));
+        }
+        let extra_roots = match &self.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        Ok(Some(ProbePlan {
+            options: HttpsOptions {
+                extra_roots,
+                insecure: self.insecure,
+                sni: None,
+                connect_to: None,
+            },
+            pins,
+        }))
     }
 
     /// `--ldap` and its account, checked before anything is sent.
@@ -134,11 +210,11 @@ impl InputArgs {
             Some(path) => read_ca_file(path)?,
             None => Vec::new(),
         };
-        if self.metadata.is_none() && self.certificate_exports.is_empty() {
+        if self.metadata.is_none() && self.certificate_exports.is_empty() && !self.probe_servers {
             // AD names the Auth Certificates by thumbprint only: without a source of their DER
             // the judgement would call the current one missing.
             return Err(OptionError(
-                "--ldap reads AuthConfig and the servers, but AD holds only the Auth Certificate's thumbprint: add --metadata https://SERVER/autodiscover/metadata/json/1 (or --certificates) to judge the certificate itself".into(),
+                "--ldap reads AuthConfig and the servers, but AD holds only the Auth Certificate's thumbprint: add --probe-servers (or --metadata https://SERVER/autodiscover/metadata/json/1) to judge the certificate itself".into(),
             )
             .into());
         }
@@ -174,7 +250,8 @@ impl NetworkPlan {
             Some(NetworkSource::Url(url, options)) => Some((url, options)),
             _ => None,
         };
-        if url.is_none() && self.targets.is_empty() && self.ldap.is_none() {
+        if url.is_none() && self.targets.is_empty() && self.ldap.is_none() && self.probes.is_none()
+        {
             return Ok(());
         }
         let (metadata_result, chains, directory) = std::thread::scope(|scope| {
@@ -219,6 +296,14 @@ impl NetworkPlan {
         }
         for (target, result) in self.targets.iter().zip(chains) {
             state.add_tls_chain(target.origin(), result, self.chain);
+        }
+        // The servers to probe are known only now (from the directory or a bundle).
+        if let Some(probes) = &self.probes {
+            let targets = probes.targets(state);
+            let answers = probe::probe_servers(&targets, deadline);
+            for (target, answer) in targets.iter().zip(answers) {
+                state.add_probe(&target.server, &target.url, answer);
+            }
         }
         Ok(())
     }

@@ -36,12 +36,12 @@ pub fn servers_lacking(state: &ExchangeState, thumbprint: &Thumbprint) -> Vec<St
         .collect()
 }
 
-/// The required servers whose store is known (read successfully).
+/// The required servers whose store is known (read, or probed with an answer).
 fn servers_checked(state: &ExchangeState) -> usize {
     state
         .servers
         .iter()
-        .filter(|s| s.requires_auth_certificate && matches!(s.inventory, Inventory::Known { .. }))
+        .filter(|s| s.requires_auth_certificate && s.is_observed())
         .count()
 }
 
@@ -72,10 +72,7 @@ pub fn expiry_day_start(certificate: &crate::model::Certificate) -> DateTime<Utc
 /// server holds it, even where a file or the metadata document has it. Without any store read
 /// (certificate files and AuthConfig only) the certificate itself is all there is to count.
 pub fn meac_days_in_stores(state: &ExchangeState, thumbprint: &Thumbprint, policy: &Policy) -> i64 {
-    let stores_known = state
-        .servers
-        .iter()
-        .any(|s| matches!(s.inventory, Inventory::Known { .. }));
+    let stores_known = state.servers.iter().any(|s| s.is_observed());
     let held = state
         .servers
         .iter()
@@ -98,6 +95,9 @@ struct Context<'a> {
     next_entry: Option<&'a CertificateEntry>,
     /// At least one server's store was read.
     stores_known: bool,
+    /// At least one server was probed and answered (`--probe-servers`): it shows the current
+    /// and previous certificates only, never the next one.
+    probes_answered: bool,
 }
 
 impl Context<'_> {
@@ -132,6 +132,10 @@ pub fn judge(state: &ExchangeState, policy: &Policy) -> Outcome {
             .servers
             .iter()
             .any(|s| matches!(s.inventory, Inventory::Known { .. })),
+        probes_answered: state
+            .servers
+            .iter()
+            .any(|s| matches!(s.inventory, Inventory::Probed(_))),
     };
     let mut outcome = current_rule(&context)
         .merged(weak_rule(&context))
@@ -247,6 +251,8 @@ fn current_not_found(c: &Context) -> Finding {
                 "current Auth Certificate {current} (AuthConfig) is in no server's certificate store"
             ),
         )
+    } else if c.probes_answered {
+        current_published_by_no_server(c)
     } else {
         Finding::new(
             Severity::Unknown,
@@ -258,6 +264,31 @@ fn current_not_found(c: &Context) -> Finding {
         )
     };
     finding.about(current)
+}
+
+/// No probed server publishes the current certificate. Exchange publishes it only while it is
+/// valid and in the serving server's store with its private key, from a document cached up to
+/// 12 h (DOMAIN.md section 8): right after AuthConfig changed that is the cache; otherwise the
+/// certificate has expired or is missing everywhere.
+fn current_published_by_no_server(c: &Context) -> Finding {
+    let current = c.current;
+    match super::metadata::hours_since_change_within_cache(c.config, c.policy) {
+        Some(hours) => Finding::new(
+            Severity::Warning,
+            FindingCode::AuthCurrentNotFound,
+            format!(
+                "current Auth Certificate {} is published by no probed server yet: AuthConfig changed {hours} h ago and Exchange caches its metadata up to 12 h; it cannot be judged until they catch up",
+                current.short()
+            ),
+        ),
+        None => Finding::new(
+            Severity::Critical,
+            FindingCode::AuthCurrentNotFound,
+            format!(
+                "current Auth Certificate {current} (AuthConfig) is published by no probed server: Exchange publishes it only while it is valid and in the server's store with its private key, so it has expired or is missing"
+            ),
+        ),
+    }
 }
 
 /// Weak keys and signatures of the current and the next certificate (HealthChecker's rule).

@@ -248,7 +248,7 @@ fn current_not_published(
 
 /// Whole hours since AuthConfig changed (AD's whenChanged), while that is within the 12 h
 /// Exchange may serve a cached document (DOMAIN.md section 8): a lag is no alert then.
-fn hours_since_change_within_cache(config: &AuthConfig, policy: &Policy) -> Option<i64> {
+pub(super) fn hours_since_change_within_cache(config: &AuthConfig, policy: &Policy) -> Option<i64> {
     const CACHE_HOURS: i64 = 12;
     let since = policy.now - config.changed_at?;
     (since >= chrono::Duration::zero() && since <= chrono::Duration::hours(CACHE_HOURS))

@@ -5,7 +5,7 @@ use super::certificates::{ExpiryCodes, Held, auth_roles, expiry_findings};
 use super::outcome::Outcome;
 use super::thresholds::Breach;
 use super::{Finding, FindingCode, Metric, MetricId, Policy, Severity};
-use crate::model::{CertificateKind, ExchangeState, Inventory, Server};
+use crate::model::{CertificateKind, ExchangeState, Inventory, ProbedStore, Server};
 
 const SELFSIGNED: ExpiryCodes = ExpiryCodes {
     expired: FindingCode::SelfSignedExpired,
@@ -67,7 +67,39 @@ fn server_findings(
         ],
         Inventory::NotCollected => Vec::new(),
         Inventory::Known { .. } => store_findings(state, policy, server),
+        Inventory::Probed(probe) => probe_findings(state, server, probe),
     }
+}
+
+/// What a server's own metadata endpoint told of it, beyond the current certificate's
+/// presence (which the Auth rules judge): why it counts as missing it, or why it is not judged.
+fn probe_findings(state: &ExchangeState, server: &Server, probe: &ProbedStore) -> Vec<Finding> {
+    let finding =
+        |code, text: String| Finding::new(Severity::Info, code, text).on_server(&server.name);
+    if let Some(answer) = &probe.refused {
+        return vec![finding(
+            FindingCode::ServersProbeRefused,
+            format!(
+                "server {}: its Auth metadata endpoint answered {answer}: Exchange cannot serve it when the current Auth Certificate or its private key is missing from the server's store ({})",
+                server.name, probe.origin
+            ),
+        )];
+    }
+    let Some(current) = state.auth_config.as_ref().and_then(|c| c.current.as_ref()) else {
+        return Vec::new();
+    };
+    if probe.published.contains(current) {
+        return Vec::new();
+    }
+    vec![finding(
+        FindingCode::ServersProbeUnconfirmed,
+        format!(
+            "server {}: its Auth metadata does not publish the current Auth Certificate {} (Exchange caches it up to 12 h after a rotation and publishes no expired certificate): not judged there ({})",
+            server.name,
+            current.short(),
+            probe.origin
+        ),
+    )]
 }
 
 /// The certificates of one store that the Auth rules do not judge, and the internal transport

@@ -355,7 +355,7 @@ impl ExchangeState {
 
     /// Found through the index; `servers` is public, so a server added to it directly is still
     /// found by name.
-    fn server_position(&self, name: &str) -> Option<usize> {
+    pub(super) fn server_position(&self, name: &str) -> Option<usize> {
         let key = Server::key_of(name);
         match self.server_index.get(&key) {
             Some(&position)

@@ -9,6 +9,7 @@ pub mod certificate;
 pub mod directory;
 pub mod loose;
 pub mod organisation;
+pub mod probe;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -19,7 +20,7 @@ use serde::Serialize;
 pub use crate::types::Thumbprint;
 pub use build::ModelError;
 pub use certificate::{AUTH_CERTIFICATE_CN, Certificate, CertificateError};
-pub use organisation::{AuthConfig, Hybrid, Inventory, Server};
+pub use organisation::{AuthConfig, Hybrid, Inventory, ProbedStore, Server};
 
 /// What a certificate is, from its own facts (never from configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

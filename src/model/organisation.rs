@@ -84,10 +84,33 @@ impl Hybrid {
 pub enum Inventory {
     /// The store was read; it holds these certificates.
     Known { thumbprints: Vec<Thumbprint> },
+    /// Seen through the server's own Auth metadata endpoint (`--probe-servers`). Exchange
+    /// builds that document from the serving server's store: it publishes the current and
+    /// previous certificates found there (each while valid) and cannot serve it when the
+    /// current one, or its private key, is missing (DOMAIN.md section 8). So only these
+    /// certificates are known, present or absent; the rest of the store is not.
+    Probed(ProbedStore),
     /// The server could not be queried (MEAC's "unreachable", as opposed to "not found").
     Unreachable { reason: String },
     /// No input covers this server's store.
     NotCollected,
+}
+
+/// What a server's Auth metadata endpoint showed of its store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbedStore {
+    /// The URL asked.
+    pub origin: String,
+    /// Published by the server: present in its store.
+    pub published: Vec<Thumbprint>,
+    /// Known absent: AuthConfig's current certificate when the server could not serve the
+    /// document.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<Thumbprint>,
+    /// The server answered, but not with the document (an HTTP error, not a metadata
+    /// document): what it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -131,8 +154,18 @@ impl Server {
     pub fn holds(&self, thumbprint: &Thumbprint) -> Option<bool> {
         match &self.inventory {
             Inventory::Known { thumbprints } => Some(thumbprints.contains(thumbprint)),
-            Inventory::Unreachable { .. } | Inventory::NotCollected => None,
+            Inventory::Probed(probe) if probe.published.contains(thumbprint) => Some(true),
+            Inventory::Probed(probe) if probe.absent.contains(thumbprint) => Some(false),
+            Inventory::Probed(_) | Inventory::Unreachable { .. } | Inventory::NotCollected => None,
         }
+    }
+
+    /// Whether anything was learnt of the server's store: read, or probed with an answer.
+    pub fn is_observed(&self) -> bool {
+        matches!(
+            self.inventory,
+            Inventory::Known { .. } | Inventory::Probed(_)
+        )
     }
 
     pub fn is_reachable(&self) -> bool {

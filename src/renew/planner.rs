@@ -382,6 +382,8 @@ fn servers_to_plan_for(
                 skipped.push(format!("{} ({})", server.name, reason))
             }
             Inventory::NotCollected => skipped.push(format!("{} (not collected)", server.name)),
+            // The renewal reads bundles; a probe shows only the published Auth Certificates.
+            Inventory::Probed(_) => skipped.push(format!("{} (probed, not read)", server.name)),
         }
     }
     // The first server is where the plan runs and creates a new Auth Certificate: a Mailbox

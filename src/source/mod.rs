@@ -12,6 +12,7 @@ pub mod ldap;
 pub mod mapped;
 pub mod metadata;
 pub mod powershell_json;
+pub mod probe;
 pub mod psvalue;
 pub mod records;
 pub mod text_encoding;

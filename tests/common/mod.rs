@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod ldap;
 pub mod monitors;
 pub mod net;
+pub mod probe;
 pub mod renew;
 pub mod weak;
 
@@ -1039,4 +1040,46 @@ pub fn without_key(mut value: serde_json::Value, key: &str) -> serde_json::Value
         object.retain(|name, _| name != key);
     }
     value
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benchmarks (ignored tests that print)
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `binary args` 15 times under GNU time; prints and returns the median wall time in
+/// seconds and the highest peak RSS in KiB. Every run must exit 0.
+pub fn print_wall_and_rss(
+    name: &str,
+    binary: &str,
+    args: &[String],
+    env: (&str, &str),
+) -> (f64, u64) {
+    let mut samples: Vec<(f64, u64)> = (0..15)
+        .map(|_| {
+            let out = Command::new("/usr/bin/time")
+                .args(["-f", "%e %M"])
+                .arg(binary)
+                .args(args)
+                .env(env.0, env.1)
+                .output()
+                .expect("GNU time");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or_default().to_string();
+            let mut fields = last.split_whitespace();
+            let seconds: f64 = fields.next().unwrap().parse().unwrap();
+            let kib: u64 = fields.next().unwrap().parse().unwrap();
+            (seconds, kib)
+        })
+        .collect();
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let median = samples[samples.len() / 2].0;
+    let max_rss = samples.iter().map(|s| s.1).max().unwrap();
+    println!("{name}: median wall {median:.3} s, peak RSS {max_rss} KiB (max of 15 runs)");
+    (median, max_rss)
 }

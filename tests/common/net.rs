@@ -34,6 +34,12 @@ pub struct ServerIdentity {
 }
 
 pub fn trusted_identity() -> ServerIdentity {
+    trusted_identity_for(&["localhost", "127.0.0.1", "mail.contoso.test"])
+}
+
+/// A CA and a server certificate it issued for `names` (the first is its CN): one identity for
+/// several servers' FQDNs.
+pub fn trusted_identity_for(names: &[&str]) -> ServerIdentity {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params
         .distinguished_name
@@ -46,15 +52,12 @@ pub fn trusted_identity() -> ServerIdentity {
     let ca_key = rcgen::KeyPair::generate().expect("key");
     let ca = ca_params.self_signed(&ca_key).expect("CA");
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
-    let mut params = rcgen::CertificateParams::new(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "mail.contoso.test".to_string(),
-    ])
-    .expect("params");
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params");
     params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "mail.contoso.test");
+        .push(rcgen::DnType::CommonName, *names.last().expect("a name"));
     let key = rcgen::KeyPair::generate().expect("key");
     let leaf = params.signed_by(&key, &issuer).expect("leaf");
     ServerIdentity {
@@ -109,7 +112,11 @@ fn serve_handshake(config: Arc<rustls::ServerConfig>, mut tcp: TcpStream) {
 }
 
 fn listen() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+    listen_on("127.0.0.1")
+}
+
+fn listen_on(ip: &str) -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind((ip, 0)).expect("binding a loopback port");
     let address = listener.local_addr().expect("local address");
     (listener, address)
 }
@@ -143,6 +150,8 @@ pub enum Reply {
     Respond(u16, Vec<(String, String)>, Vec<u8>),
     /// Sends nothing and holds the connection for `PEER_PATIENCE`.
     Hang,
+    /// The reply, after a wait (a server far away or busy).
+    Slow(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -168,8 +177,17 @@ pub fn https_server(
     identity: &ServerIdentity,
     route: impl Fn(&str) -> Reply + Send + Sync + 'static,
 ) -> SocketAddr {
+    https_server_on("127.0.0.1", identity, route)
+}
+
+/// [`https_server`] on another loopback address (127.0.0.2 ...): one per simulated server.
+pub fn https_server_on(
+    ip: &str,
+    identity: &ServerIdentity,
+    route: impl Fn(&str) -> Reply + Send + Sync + 'static,
+) -> SocketAddr {
     let config = server_config(identity);
-    let (listener, address) = listen();
+    let (listener, address) = listen_on(ip);
     serve_each(listener, move |tcp| {
         let _ = tcp.set_read_timeout(Some(PEER_PATIENCE));
         let _ = tcp.set_write_timeout(Some(PEER_PATIENCE));
@@ -180,8 +198,14 @@ pub fn https_server(
         let Some(path) = read_request_path(&mut stream) else {
             return;
         };
-        match route(&path) {
+        let mut reply = route(&path);
+        while let Reply::Slow(wait, then) = reply {
+            std::thread::sleep(wait);
+            reply = *then;
+        }
+        match reply {
             Reply::Hang => std::thread::sleep(PEER_PATIENCE),
+            Reply::Slow(..) => unreachable!("waited for above"),
             Reply::Respond(code, headers, body) => {
                 let mut head = format!(
                     "HTTP/1.1 {code} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -247,17 +271,26 @@ pub fn x5t(der: &[u8]) -> String {
 /// A metadata document publishing these certificates (with their correct x5t unless one is
 /// given).
 pub fn metadata_doc(keys: &[(&TestCert, Option<&str>)], case: KeyCase) -> String {
+    let keys: Vec<(&[u8], Option<&str>)> = keys
+        .iter()
+        .map(|(cert, x5t)| (cert.der.as_slice(), *x5t))
+        .collect();
+    metadata_doc_of(&keys, case)
+}
+
+/// [`metadata_doc`] from the certificates' DER.
+pub fn metadata_doc_of(keys: &[(&[u8], Option<&str>)], case: KeyCase) -> String {
     let (info, value, kind) = match case {
         KeyCase::Lower => ("keyinfo", "keyvalue", "x509Certificate"),
         KeyCase::Camel => ("keyInfo", "keyValue", "X509Certificate"),
     };
     let keys: Vec<String> = keys
         .iter()
-        .map(|(cert, thumb)| {
-            let thumb = thumb.map_or_else(|| x5t(&cert.der), str::to_string);
+        .map(|(der, thumb)| {
+            let thumb = thumb.map_or_else(|| x5t(der), str::to_string);
             format!(
                 r#"{{"usage":"signing","{info}":{{"x5t":"{thumb}"}},"{value}":{{"type":"{kind}","value":"{}"}}}}"#,
-                cert.base64()
+                base64::engine::general_purpose::STANDARD.encode(der)
             )
         })
         .collect();
