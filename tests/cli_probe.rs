@@ -325,6 +325,42 @@ fn probes_complete_a_bundle() {
     assert_eq!(report["servers"][1]["inventory"]["status"], "probed");
 }
 
+/// The servers from a `Get-ExchangeServer` export and AuthConfig from `Get-AuthConfig`, no store
+/// exports: the probes read the stores, and EXCH02, lacking the current certificate, is named.
+#[test]
+fn probes_with_the_shell_exports() {
+    let org = organisation(&Description {
+        lacking_current: vec![1],
+        ..Description::default()
+    });
+    let dir = Workdir::new();
+    let exports = org.write_exports(&dir, common::exchange::ExportFormat::CliXml);
+    let without_stores: Vec<&String> = exports
+        .chunks(2)
+        .filter(|pair| pair[0] != "--certificates")
+        .flatten()
+        .collect();
+    assert_eq!(without_stores.len(), 4, "{exports:?}");
+    let probes = probe::serve(&org, anchor(), &dir);
+    let output = Run::new()
+        .args(without_stores)
+        .args(probes.args())
+        .arg("--ca-file")
+        .arg(&probes.ca_file)
+        .args(["--output", "json"])
+        .now(anchor())
+        .output();
+    output.assert_code(2);
+    let missing = finding(&output, "auth.current.missing_on_servers");
+    assert!(
+        missing
+            .message
+            .contains("missing on 1 of 3 servers: EXCH02"),
+        "{}",
+        output.context()
+    );
+}
+
 /// One description, read from the collector's bundle and from AD plus probes: the same exit
 /// code and the same alerts. Documented differences (GUIDE.md, per-server probes): a probe
 /// never sees the next certificate or any certificate but the published Auth ones, so findings

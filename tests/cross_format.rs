@@ -74,6 +74,7 @@ use common::monitors::{
     prtg_channel_state, prtg_sensor_state, prtg_v2_sensor_state,
 };
 use common::net::{self, KeyCase, Reply, Smtp};
+use common::probe;
 use common::renew::SimOrg;
 use common::{
     CRATE_DIR, Output, Run, TestCert, Workdir, anchor, auth_cert, auth_expiring, ca_issued, days,
@@ -778,6 +779,36 @@ fn network_cases(c: &mut Catalogue) {
         "metadata URL: connection refused, --unreachable-state ok",
         &format!("{refused} | --unreachable-state ok"),
     );
+
+    // Per-server probes (tests/common/probe.rs) completing a bundle whose EXCH02 could not be
+    // queried: EXCH02 answers from a store that holds the current certificate, from one that
+    // lacks it (an error answer), or not at all.
+    let config = AuthConfigExport::current(&current);
+    let collected = with_unreachable(config.clone(), store("EXCH01", &[&current]));
+    let bundle = collected.write_bundle(c.dir(), "bundle.json", TextEncoding::Utf8);
+    let lives = [
+        ("EXCH02 holds the current", store("EXCH02", &[&current])),
+        ("EXCH02 lacks the current", store("EXCH02", &[])),
+    ];
+    for (name, exch02) in lives {
+        let live = two_servers(config.clone(), store("EXCH01", &[&current]), exch02);
+        let probes = probe::serve(&live, now(), c.dir());
+        let command = format!(
+            "--bundle {} {} --ca-file {} --now {pinned}",
+            bundle.display(),
+            probes.args().join(" "),
+            probes.ca_file.display()
+        );
+        c.add(format!("bundle and probes: {name}"), &command);
+    }
+    let probes = probe::serve(&collected, now(), c.dir());
+    let command = format!(
+        "--bundle {} {} --ca-file {} -t 3 --now {pinned}",
+        bundle.display(),
+        probes.args().join(" "),
+        probes.ca_file.display()
+    );
+    c.add("bundle and probes: EXCH02 never answers", &command);
 
     // TLS endpoints.
     let tls = net::implicit_tls_server(&net::identity_of(&expiring));
