@@ -2952,7 +2952,7 @@ fn authconfig_alone_cannot_check_the_current_certificate() {
     assert_eq!(
         message(&report, "auth.current.not_found"),
         format!(
-            "current Auth Certificate {} cannot be checked: no certificate export or bundle store was given",
+            "current Auth Certificate {} cannot be checked: no input holds it (no certificate export or bundle store was read, and no probed server answered)",
             current.short()
         )
     );

@@ -258,7 +258,7 @@ fn current_not_found(c: &Context) -> Finding {
             Severity::Unknown,
             FindingCode::AuthCurrentNotFound,
             format!(
-                "current Auth Certificate {} cannot be checked: no certificate export or bundle store was given",
+                "current Auth Certificate {} cannot be checked: no input holds it (no certificate export or bundle store was read, and no probed server answered)",
                 current.short()
             ),
         )
