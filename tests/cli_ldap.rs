@@ -577,6 +577,104 @@ fn option_errors() {
         .assert_unknown("--ldap-base");
 }
 
+/// The hybrid finding of a JSON report: its severity and message, `None` without one.
+fn hybrid_finding(output: &Output) -> Option<(String, String)> {
+    output.json()["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["code"] == "hybrid.detected")
+        .map(|f| {
+            let text = |key: &str| f[key].as_str().unwrap_or_default().to_string();
+            (text("severity"), text("message"))
+        })
+}
+
+/// The collector's bundle of `org`, run with the same `--metadata` and CA as the AD run.
+fn bundle_run(org: &Organisation, dir: &Workdir, trusted: &PathBuf, url: &str) -> Output {
+    let bundle = org.write_bundle(dir, "bundle.json", TextEncoding::Utf8);
+    Run::new()
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg("--ca-file")
+        .arg(trusted)
+        .args(["--metadata", url, "--output", "json"])
+        .now(anchor())
+        .output()
+}
+
+/// HealthChecker's other signs of hybrid, read from the AuthServer and partner application
+/// objects (tests/common/ldap.rs writes them from the same `hybrid_oauth` the bundle carries),
+/// with no HybridConfiguration object: OAuth to Exchange Online, the dedicated hybrid
+/// application, both, neither. Right after a rotation (the previous certificate still set and
+/// valid, published beside the current one) hybrid is a WARNING, in steady state INFO, exactly
+/// as the bundle of the same organisation says (tests/cli_exchange.rs `hybrid_moments`).
+#[test]
+fn hybrid_through_oauth_from_the_directory() {
+    for (oauth, dedicated, rotated, severity, how) in [
+        (true, false, true, "warning", "OAuth to Exchange Online"),
+        (false, true, true, "warning", "dedicated hybrid application"),
+        (
+            true,
+            true,
+            false,
+            "info",
+            "OAuth to Exchange Online, dedicated hybrid application",
+        ),
+        (false, false, true, "", ""),
+    ] {
+        let certs = Certs::new(1000, 1500);
+        let previous = auth_expiring(anchor() + days(20));
+        let config = AuthConfigExport::current(&certs.current);
+        let (config, published) = if rotated {
+            (config.previous(&previous), vec![&certs.current, &previous])
+        } else {
+            (config, vec![&certs.current])
+        };
+        let org = organisation(&certs, config)
+            .hybrid(Some(false))
+            .hybrid_oauth(oauth, dedicated);
+        let Some(slapd) = Slapd::start(
+            &DirectoryTree::of(&org, DateForm::GeneralizedTime),
+            Security::Tls,
+        ) else {
+            return;
+        };
+        let dir = Workdir::new();
+        let (url, metadata_ca) = metadata_server(&dir, &published);
+        let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
+        let from_ad = ldap_run(&slapd.ldaps_url())
+            .arg("--ca-file")
+            .arg(&trusted)
+            .args(["--metadata", &url, "--output", "json"])
+            .output();
+        let from_bundle = bundle_run(&org, &dir, &trusted, &url);
+        let context = format!(
+            "oauth {oauth}, dedicated {dedicated}\nbundle:\n{}\nAD:\n{}",
+            from_bundle.context(),
+            from_ad.context()
+        );
+        let hybrid = oauth || dedicated;
+        assert_eq!(from_ad.json()["hybrid_detected"], hybrid, "{context}");
+        let found = hybrid_finding(&from_ad);
+        assert_eq!(found, hybrid_finding(&from_bundle), "{context}");
+        assert_eq!(from_ad.code, from_bundle.code, "{context}");
+        let Some((found_severity, message)) = found else {
+            assert!(!hybrid, "{context}");
+            from_ad.assert_code(0);
+            continue;
+        };
+        assert_eq!(found_severity, severity, "{context}");
+        from_ad.assert_code(if severity == "warning" { 1 } else { 0 });
+        let expected = if rotated {
+            format!("hybrid with Exchange Online ({how}) and the previous Auth Certificate")
+        } else {
+            format!("hybrid configuration detected ({how})")
+        };
+        assert!(message.starts_with(&expected), "{message}\n{context}");
+    }
+}
+
 /// One organisation, described once, read as the collector's bundle and as an AD tree (with
 /// the same published metadata): the same verdict and the same findings, except what AD cannot
 /// know. Precisely: (1) AD holds no store, so the bundle's store findings (Auth Certificate
@@ -588,24 +686,30 @@ fn option_errors() {
 /// certificate's own expiry need a store (with hybrid, the warning that Exchange Online must
 /// trust a staged next certificate needs it too); (4) an LDAP-only run marks no server as required to
 /// hold the Auth Certificate (nothing in it reads stores), so `servers.multiple_sites`, which
-/// counts the sites of required servers, does not appear; (5) of the hybrid signs only the
-/// HybridConfiguration object is read from AD (not the AuthServer and partner application
-/// objects), so hybrid through OAuth alone needs the bundle; the hybrid organisation here has a
-/// HybridConfiguration.
+/// counts the sites of required servers, does not appear. Hybrid is read from AD by all of
+/// HealthChecker's signs (the HybridConfiguration object, and the AuthServer and partner
+/// application objects behind OAuth to Exchange Online and the dedicated hybrid application),
+/// so the hybrid organisations here, by HybridConfiguration or by OAuth alone, agree too, down
+/// to the signs the hybrid finding names.
 #[test]
 fn the_directory_and_the_bundle_agree() {
-    for (current_days, transport_days, effective, hybrid) in [
-        (1000, 1500, Some(10), false),
-        (20, 1500, Some(-3), false),
-        (1000, 10, Some(5), false),
-        (1000, 1500, None, true),
+    for (current_days, transport_days, effective, hybrid, oauth) in [
+        (1000, 1500, Some(10), false, None),
+        (20, 1500, Some(-3), false, None),
+        (1000, 10, Some(5), false, Some((false, false))),
+        (1000, 1500, None, true, None),
+        (1000, 1500, None, false, Some((true, false))),
+        (20, 1500, None, false, Some((false, true))),
     ] {
         let certs = Certs::new(current_days, transport_days);
         let config = match effective {
             Some(days) => mid_rotation(&certs, days),
             None => AuthConfigExport::current(&certs.current),
         };
-        let org = organisation(&certs, config).hybrid(Some(hybrid));
+        let mut org = organisation(&certs, config).hybrid(Some(hybrid));
+        if let Some((oauth, dedicated)) = oauth {
+            org = org.hybrid_oauth(oauth, dedicated);
+        }
         let Some(slapd) = Slapd::start(
             &DirectoryTree::of(&org, DateForm::GeneralizedTime),
             Security::Tls,
@@ -615,15 +719,7 @@ fn the_directory_and_the_bundle_agree() {
         let dir = Workdir::new();
         let (url, metadata_ca) = metadata_server(&dir, &[&certs.current]);
         let trusted = ca_file(&dir, &slapd, &[&metadata_ca]);
-        let bundle = org.write_bundle(&dir, "bundle.json", TextEncoding::Utf8);
-        let from_bundle = Run::new()
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg("--ca-file")
-            .arg(&trusted)
-            .args(["--metadata", &url, "--output", "json"])
-            .now(anchor())
-            .output();
+        let from_bundle = bundle_run(&org, &dir, &trusted, &url);
         let from_ad = ldap_run(&slapd.ldaps_url())
             .arg("--ca-file")
             .arg(&trusted)
@@ -635,6 +731,11 @@ fn the_directory_and_the_bundle_agree() {
             from_ad.context()
         );
         assert_eq!(from_bundle.code, from_ad.code, "{context}");
+        assert_eq!(
+            hybrid_finding(&from_bundle),
+            hybrid_finding(&from_ad),
+            "{context}"
+        );
         let comparable = |output: &Output| {
             common::exchange::report_findings(&output.json())
                 .into_iter()

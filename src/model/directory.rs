@@ -16,12 +16,79 @@
 //!   its own expiry with the self-signed thresholds (it is not in a read store, so the
 //!   store rules do not see it).
 //!
+//! - Hybrid: all three of HealthChecker's signs are in AD (the HybridConfiguration object, the
+//!   AuthServers, the partner applications), so a directory read answers each of them, `false`
+//!   where the objects do not exist.
+//!
 //! [`Inventory`]: super::Inventory
 
 use super::build::model_error;
 use super::organisation::Hybrid;
 use super::{Certificate, ExchangeState, ModelError, Server, Sighting};
-use crate::source::ldap::DirectoryRecord;
+use crate::source::ldap::{AuthServerRecord, DirectoryRecord, PartnerApplicationRecord};
+
+/// The Exchange Online first-party application's id (HealthChecker's partner application test).
+pub const EXCHANGE_ONLINE_APPLICATION_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
+
+/// `Get-AuthServer | Where-Object { $_.Type.ToString() -eq $type -and $_.Enabled -eq $true }`.
+fn enabled_of_type<'a>(
+    servers: &'a [AuthServerRecord],
+    server_type: &'a str,
+) -> impl Iterator<Item = &'a AuthServerRecord> {
+    servers
+        .iter()
+        .filter(move |s| s.enabled && s.server_type.as_deref() == Some(server_type))
+}
+
+/// HealthChecker's "OAuth to Exchange Online" (CSS-Exchange Diagnostics/HealthChecker/Analyzer/
+/// Invoke-AnalyzerHybridInformation.ps1, `$oAuthConfigured`; the collector's Get-HybridEntry in
+/// plugins/windows/Export-ExchangeAuthState.ps1 records the same): an enabled `AzureAD` (evoSTS)
+/// or `MicrosoftACS` AuthServer, and the enabled partner application
+/// `00000002-0000-0ff1-ce00-000000000000` (PowerShell's `-eq`: any case).
+pub fn oauth_to_exchange_online(
+    servers: &[AuthServerRecord],
+    applications: &[PartnerApplicationRecord],
+) -> bool {
+    let token_issuer = enabled_of_type(servers, "AzureAD")
+        .chain(enabled_of_type(servers, "MicrosoftACS"))
+        .next()
+        .is_some();
+    let exchange_online = applications.iter().any(|a| {
+        a.enabled
+            && a.application_identifier
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(EXCHANGE_ONLINE_APPLICATION_ID))
+    });
+    token_issuer && exchange_online
+}
+
+/// HealthChecker's dedicated hybrid application (Invoke-AnalyzerHybridInformation.ps1,
+/// `$dedicatedHybridAppAuthServer`; the collector records the same): an enabled `AzureAD`
+/// AuthServer whose ApplicationIdentifier `-match`es a GUID, i.e. contains one anywhere, any
+/// case (ConfigureExchangeHybridApplication.ps1 sets it to the application's id).
+pub fn dedicated_hybrid_application(servers: &[AuthServerRecord]) -> bool {
+    enabled_of_type(servers, "AzureAD").any(|s| {
+        s.application_identifier
+            .as_deref()
+            .is_some_and(contains_guid)
+    })
+}
+
+/// HealthChecker's `$guidRegEx` unanchored: 8-4-4-4-12 hexadecimal digits somewhere in `text`.
+fn contains_guid(text: &str) -> bool {
+    const GROUPS: [usize; 5] = [8, 4, 4, 4, 12];
+    let is_guid = |candidate: &[u8]| {
+        let mut at = 0;
+        GROUPS.iter().enumerate().all(|(i, &length)| {
+            let hex = candidate[at..at + length].iter().all(u8::is_ascii_hexdigit);
+            at += length;
+            let dash = i == GROUPS.len() - 1 || candidate[at] == b'-';
+            at += 1;
+            hex && dash
+        })
+    };
+    text.as_bytes().windows(36).any(is_guid)
+}
 
 impl ExchangeState {
     /// Adds the directory's AuthConfig and servers. `stores_observed` says whether another
@@ -36,11 +103,14 @@ impl ExchangeState {
     ) -> Result<(), ModelError> {
         let origin = directory.origin.clone();
         self.set_auth_config(directory.auth_config, &origin)?;
-        // Only the HybridConfiguration object is read from AD (not the AuthServer and
-        // partner application objects HealthChecker also looks at).
+        // The directory was read: a sign whose objects are missing is a known `false`.
         self.hybrid.merge(Hybrid {
             configuration: Some(directory.hybrid_configuration),
-            ..Hybrid::default()
+            oauth_to_exchange_online: Some(oauth_to_exchange_online(
+                &directory.auth_servers,
+                &directory.partner_applications,
+            )),
+            dedicated_application: Some(dedicated_hybrid_application(&directory.auth_servers)),
         });
         self.hybrid_detected = self.hybrid.detected();
         let records = directory.servers.iter().map(|s| s.server.clone()).collect();
@@ -106,7 +176,114 @@ mod tests {
             },
             servers,
             hybrid_configuration: false,
+            auth_servers: Vec::new(),
+            partner_applications: Vec::new(),
         }
+    }
+
+    fn auth_server(server_type: &str, enabled: bool, application: &str) -> AuthServerRecord {
+        AuthServerRecord {
+            name: format!("{server_type} - test"),
+            server_type: Some(server_type.into()),
+            enabled,
+            application_identifier: (!application.is_empty()).then(|| application.into()),
+        }
+    }
+
+    fn partner(application: &str, enabled: bool) -> PartnerApplicationRecord {
+        PartnerApplicationRecord {
+            name: "Exchange Online".into(),
+            enabled,
+            application_identifier: Some(application.into()),
+        }
+    }
+
+    const APP_GUID: &str = "a1b2c3d4-0000-4000-8000-00000000abcd";
+
+    #[test]
+    fn oauth_to_exchange_online_as_healthchecker_tests_it() {
+        let exo = [partner(EXCHANGE_ONLINE_APPLICATION_ID, true)];
+        let evo = [auth_server("AzureAD", true, "")];
+        let acs = [auth_server("MicrosoftACS", true, "")];
+        assert!(oauth_to_exchange_online(&evo, &exo));
+        assert!(oauth_to_exchange_online(&acs, &exo));
+        // `-eq` ignores case.
+        let upper = [partner(
+            &EXCHANGE_ONLINE_APPLICATION_ID.to_uppercase(),
+            true,
+        )];
+        assert!(oauth_to_exchange_online(&evo, &upper));
+        // Each half alone, a disabled half, or another type is not enough.
+        assert!(!oauth_to_exchange_online(&evo, &[]));
+        assert!(!oauth_to_exchange_online(&[], &exo));
+        assert!(!oauth_to_exchange_online(
+            &[auth_server("AzureAD", false, "")],
+            &exo
+        ));
+        assert!(!oauth_to_exchange_online(
+            &evo,
+            &[partner(EXCHANGE_ONLINE_APPLICATION_ID, false)]
+        ));
+        assert!(!oauth_to_exchange_online(
+            &[auth_server("ADFS", true, "")],
+            &exo
+        ));
+        assert!(!oauth_to_exchange_online(
+            &evo,
+            &[partner("00000004-0000-0ff1-ce00-000000000000", true)]
+        ));
+    }
+
+    #[test]
+    fn the_dedicated_application_is_an_enabled_evosts_with_a_guid() {
+        assert!(dedicated_hybrid_application(&[auth_server(
+            "AzureAD", true, APP_GUID
+        )]));
+        // `-match` is unanchored and ignores case.
+        let embedded = format!("app {} here", APP_GUID.to_uppercase());
+        assert!(dedicated_hybrid_application(&[auth_server(
+            "AzureAD", true, &embedded
+        )]));
+        assert!(!dedicated_hybrid_application(&[auth_server(
+            "AzureAD", false, APP_GUID
+        )]));
+        assert!(!dedicated_hybrid_application(&[auth_server(
+            "MicrosoftACS",
+            true,
+            APP_GUID
+        )]));
+        assert!(!dedicated_hybrid_application(&[auth_server(
+            "AzureAD", true, ""
+        )]));
+        assert!(!dedicated_hybrid_application(&[auth_server(
+            "AzureAD",
+            true,
+            "not-a-guid"
+        )]));
+        assert!(!contains_guid("a1b2c3d4-0000-4000-8000-00000000abc"));
+        assert!(!contains_guid("a1b2c3d4_0000-4000-8000-00000000abcd"));
+    }
+
+    #[test]
+    fn the_directory_answers_every_hybrid_sign() {
+        let mut state = ExchangeState::default();
+        state.add_directory(directory(Vec::new()), false).unwrap();
+        assert_eq!(
+            state.hybrid,
+            Hybrid {
+                configuration: Some(false),
+                oauth_to_exchange_online: Some(false),
+                dedicated_application: Some(false),
+            }
+        );
+        let mut record = directory(Vec::new());
+        record.auth_servers = vec![auth_server("AzureAD", true, APP_GUID)];
+        record.partner_applications = vec![partner(EXCHANGE_ONLINE_APPLICATION_ID, true)];
+        let mut state = ExchangeState::default();
+        state.add_directory(record, false).unwrap();
+        assert_eq!(state.hybrid.oauth_to_exchange_online, Some(true));
+        assert_eq!(state.hybrid.dedicated_application, Some(true));
+        assert_eq!(state.hybrid_detected, Some(true));
     }
 
     #[test]

@@ -25,12 +25,26 @@
 //!   Edge 64, FrontendTransport 16384. `networkAddress` holds `ncacn_ip_tcp:<FQDN>` among other
 //!   protocol addresses (admin scripts take the FQDN from that value), `serialNumber` the
 //!   version text (`Version 15.2 (Build 1544.4)`), `msExchServerSite` the DN of the AD site.
+//! - AuthServers (`Get-AuthServer`) are `msExchAuthAuthServer` objects in `CN=Auth Servers`,
+//!   partner applications (`Get-PartnerApplication`) `msExchAuthPartnerApplication` objects in
+//!   `CN=Partner Applications`, both containers below `CN=Auth Configuration` (decompiled
+//!   Exchange in the public repository PiratesRE/exchange_diff,
+//!   Microsoft.Exchange.Data.Directory/Data/Directory/SystemConfiguration/: AuthServer.cs and
+//!   PartnerApplication.cs, `GetContainerId`, `ObjectClassName`). Both keep ApplicationIdentifier
+//!   in `msExchAuthApplicationIdentifier` and Enabled as bit 0 of `msExchAuthFlags`, an integer
+//!   whose default is 1 (`PersistDefaultValue`: Exchange writes it), so an absent value reads
+//!   as enabled, as Exchange reads it (AuthServerSchema.cs, PartnerApplicationSchema.cs). An AuthServer's Type is
+//!   `msExchAuthAuthServerType`, Exchange's `enum AuthServerType { Unknown, MicrosoftACS,
+//!   Facebook, LinkedIn, ADFS, AzureAD }` (AuthServerType.cs; declared without values, so 0 to
+//!   5; evilashz/exchange-server-27065 has the same). NOT verified: how AD stores that enum (no
+//!   schema file giving the attribute's syntax was found), so both the number and the name are
+//!   accepted.
 //!
 //! How: TLS always (`ldaps://`, or `ldap://` with StartTLS, never a clear-text bind), the
 //! server's certificate verified unless `--insecure`, a simple bind, then searches only; the
-//! server search is paged and capped, referrals are dropped (never chased), and every step ends
-//! by the check's deadline. ldap3's tokio runtime is built here, so only a run with `--ldap`
-//! pays for it.
+//! server and the AuthServer/partner application searches are paged and capped, referrals are
+//! dropped (never chased), and every step ends by the check's deadline. ldap3's tokio runtime
+//! is built here, so only a run with `--ldap` pays for it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,13 +60,16 @@ use super::records::{AuthConfigRecord, ServerRecord};
 use super::tls::{self, Deadline};
 use crate::types::Thumbprint;
 
-/// Server objects per page: AD's default MaxPageSize is 1000; smaller pages keep each answer
-/// small.
+/// Objects per page: AD's default MaxPageSize is 1000; smaller pages keep each answer small.
 const PAGE_SIZE: i32 = 250;
 
 /// More server objects than this is not an Exchange organisation this check can judge in `-t`;
 /// the search stops with an error rather than reading without end.
 pub const MAX_SERVERS: usize = 5000;
+
+/// An organisation has a handful of AuthServers and partner applications (one per partner it
+/// trusts); more than this is refused like too many servers.
+pub const MAX_AUTH_OBJECTS: usize = 1000;
 
 /// How the connection is protected. There is no clear-text mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +173,29 @@ pub struct DirectoryServer {
     pub internal_transport_der: Option<Vec<u8>>,
 }
 
+/// One `msExchAuthAuthServer` object (`Get-AuthServer`), as stored: nothing decided here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuthServerRecord {
+    pub name: String,
+    /// `msExchAuthAuthServerType` as `Get-AuthServer` names it (`AzureAD`, `MicrosoftACS`, ...);
+    /// a value outside Exchange's enum is kept as stored, `None` when absent.
+    pub server_type: Option<String>,
+    /// Bit 0 of `msExchAuthFlags`.
+    pub enabled: bool,
+    /// `msExchAuthApplicationIdentifier`.
+    pub application_identifier: Option<String>,
+}
+
+/// One `msExchAuthPartnerApplication` object (`Get-PartnerApplication`), as stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartnerApplicationRecord {
+    pub name: String,
+    /// Bit 0 of `msExchAuthFlags`.
+    pub enabled: bool,
+    /// `msExchAuthApplicationIdentifier`.
+    pub application_identifier: Option<String>,
+}
+
 /// What the directory says about the organisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryRecord {
@@ -170,6 +210,10 @@ pub struct DirectoryRecord {
     /// `CN=Hybrid Configuration` in the organisation; decompiled Exchange HybridConfiguration)
     /// exists: what `Get-HybridConfiguration` answers.
     pub hybrid_configuration: bool,
+    /// Every AuthServer below AuthConfig (none when its container does not exist).
+    pub auth_servers: Vec<AuthServerRecord>,
+    /// Every partner application below AuthConfig (none when its container does not exist).
+    pub partner_applications: Vec<PartnerApplicationRecord>,
 }
 
 /// One entry as the directory returned it, attribute names in lower case (AD answers in the
@@ -457,6 +501,89 @@ pub fn server_of(entry: &Entry) -> Result<DirectoryServer, String> {
     })
 }
 
+/// Exchange's `AuthServerType` in declaration order, so each name's index is its value (see
+/// the module documentation for the source).
+const AUTH_SERVER_TYPES: [&str; 6] = [
+    "Unknown",
+    "MicrosoftACS",
+    "Facebook",
+    "LinkedIn",
+    "ADFS",
+    "AzureAD",
+];
+
+/// `msExchAuthAuthServerType` -> the name `Get-AuthServer` shows. How AD stores the enum is not
+/// verified, so the number (`5`) and the name (`AzureAD`, any case) both read as `AzureAD`; any
+/// other value is kept as stored, so it matches no type.
+pub fn auth_server_type_name(value: &str) -> String {
+    let value = value.trim();
+    let by_number = value
+        .parse::<usize>()
+        .ok()
+        .and_then(|number| AUTH_SERVER_TYPES.get(number));
+    let by_name = AUTH_SERVER_TYPES
+        .iter()
+        .find(|name| name.eq_ignore_ascii_case(value));
+    by_number
+        .or(by_name)
+        .map_or_else(|| value.to_string(), |name| name.to_string())
+}
+
+/// Enabled: bit 0 of `msExchAuthFlags`. Absent, it is Exchange's default (1): enabled. A value
+/// that is not a number is an error: guessing would say hybrid, or not, on no evidence.
+pub fn auth_enabled(entry: &Entry) -> Result<bool, String> {
+    match entry.first("msExchAuthFlags") {
+        None => Ok(true),
+        Some(text) => text
+            .parse::<i64>()
+            .map(|flags| flags & 1 == 1)
+            .map_err(|_| format!("{}: msExchAuthFlags '{text}' is not a number", entry.dn)),
+    }
+}
+
+/// The object's name: `name`, `cn`, or the first RDN.
+fn object_name(entry: &Entry) -> String {
+    entry
+        .first("name")
+        .or_else(|| entry.first("cn"))
+        .map(str::to_string)
+        .or_else(|| first_rdn_value(&entry.dn))
+        .unwrap_or_else(|| entry.dn.clone())
+}
+
+/// An `msExchAuthAuthServer` entry -> its record.
+pub fn auth_server_of(entry: &Entry) -> Result<AuthServerRecord, String> {
+    Ok(AuthServerRecord {
+        name: object_name(entry),
+        server_type: entry
+            .first("msExchAuthAuthServerType")
+            .map(auth_server_type_name),
+        enabled: auth_enabled(entry)?,
+        application_identifier: entry
+            .first("msExchAuthApplicationIdentifier")
+            .map(str::to_string),
+    })
+}
+
+/// An `msExchAuthPartnerApplication` entry -> its record.
+pub fn partner_application_of(entry: &Entry) -> Result<PartnerApplicationRecord, String> {
+    Ok(PartnerApplicationRecord {
+        name: object_name(entry),
+        enabled: auth_enabled(entry)?,
+        application_identifier: entry
+            .first("msExchAuthApplicationIdentifier")
+            .map(str::to_string),
+    })
+}
+
+/// Whether an entry is of `class` (AD lists every class of the chain in `objectClass`).
+fn has_class(entry: &Entry, class: &str) -> bool {
+    entry
+        .values("objectClass")
+        .iter()
+        .any(|value| value.trim().eq_ignore_ascii_case(class))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The directory read
 // ---------------------------------------------------------------------------------------------
@@ -468,6 +595,16 @@ const AUTH_CONFIG_ATTRIBUTES: [&str; 6] = [
     "msExchAuthApplicationIdentifier",
     "whenChanged",
     "cn",
+];
+
+/// The AuthServer and partner application attributes the hybrid signs need.
+const AUTH_OBJECT_ATTRIBUTES: [&str; 6] = [
+    "objectClass",
+    "name",
+    "cn",
+    "msExchAuthAuthServerType",
+    "msExchAuthFlags",
+    "msExchAuthApplicationIdentifier",
 ];
 
 const SERVER_ATTRIBUTES: [&str; 7] = [
@@ -501,6 +638,8 @@ pub fn read_directory(
         auth_config: read.auth_config,
         servers: read.servers,
         hybrid_configuration: read.hybrid_configuration,
+        auth_servers: read.auth_servers,
+        partner_applications: read.partner_applications,
     })
 }
 
@@ -567,12 +706,49 @@ impl Session {
         let organisation = self.organisation(&exchange)?;
         let organisation_name =
             first_rdn_value(&organisation.dn).unwrap_or_else(|| organisation.dn.clone());
+        let auth_config = self.auth_config(&organisation.dn)?;
+        let servers = self.servers(&organisation.dn)?;
+        let hybrid_configuration = self.hybrid_configuration(&organisation.dn)?;
+        let (auth_servers, partner_applications) = self.auth_objects(&organisation.dn)?;
         Ok(Read {
-            auth_config: self.auth_config(&organisation.dn)?,
-            servers: self.servers(&organisation.dn)?,
-            hybrid_configuration: self.hybrid_configuration(&organisation.dn)?,
+            auth_config,
+            servers,
+            hybrid_configuration,
+            auth_servers,
+            partner_applications,
             organisation: organisation_name,
         })
+    }
+
+    /// Every AuthServer and partner application, in one paged search below AuthConfig (their
+    /// containers `CN=Auth Servers` and `CN=Partner Applications` are its children). A missing
+    /// container is an answer: the organisation has none.
+    fn auth_objects(
+        &mut self,
+        organisation: &str,
+    ) -> Result<(Vec<AuthServerRecord>, Vec<PartnerApplicationRecord>), String> {
+        let base = format!("CN=Auth Configuration,{organisation}");
+        let entries = match self.paged_search(
+            &base,
+            "(|(objectClass=msExchAuthAuthServer)(objectClass=msExchAuthPartnerApplication))",
+            &AUTH_OBJECT_ATTRIBUTES,
+            "AuthServers and partner applications",
+            MAX_AUTH_OBJECTS,
+        ) {
+            Ok(entries) => entries,
+            Err(SearchError::NoSuchObject(_)) => Vec::new(),
+            Err(SearchError::Failed(reason)) => return Err(reason),
+        };
+        let mut servers = Vec::new();
+        let mut applications = Vec::new();
+        for entry in &entries {
+            if has_class(entry, "msExchAuthAuthServer") {
+                servers.push(auth_server_of(entry)?);
+            } else if has_class(entry, "msExchAuthPartnerApplication") {
+                applications.push(partner_application_of(entry)?);
+            }
+        }
+        Ok((servers, applications))
     }
 
     /// Whether the organisation has a HybridConfiguration object; its container exists only
@@ -650,48 +826,67 @@ impl Session {
 
     /// Every `msExchExchangeServer` under the organisation, paged.
     fn servers(&mut self, organisation: &str) -> Result<Vec<DirectoryServer>, String> {
-        let left = self.left("to search the Exchange servers")?;
+        let entries = self.paged_search(
+            organisation,
+            "(objectClass=msExchExchangeServer)",
+            &SERVER_ATTRIBUTES,
+            "Exchange servers",
+            MAX_SERVERS,
+        )?;
+        entries.iter().map(server_of).collect()
+    }
+
+    /// One paged subtree search: entries only, referrals dropped, more than `limit` entries
+    /// refused, the deadline checked between entries.
+    fn paged_search(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<Entry>, SearchError> {
+        let left = self
+            .left(&format!("to search the {what}"))
+            .map_err(SearchError::Failed)?;
         let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
             Box::new(EntriesOnly::new()),
             Box::new(PagedResults::new(PAGE_SIZE)),
         ];
-        let doing = "the search for Exchange servers";
+        let doing = format!("the search for {what}");
         let mut stream = self
             .connection
             .with_timeout(left)
-            .streaming_search_with(
-                adapters,
-                organisation,
-                Scope::Subtree,
-                "(objectClass=msExchExchangeServer)",
-                SERVER_ATTRIBUTES.to_vec(),
-            )
-            .map_err(|e| operation_reason(doing, &e))?;
-        let mut servers = Vec::new();
+            .streaming_search_with(adapters, base, Scope::Subtree, filter, attributes.to_vec())
+            .map_err(|e| SearchError::Failed(operation_reason(&doing, &e)))?;
+        let mut entries = Vec::new();
         loop {
             if self.deadline.remaining("").is_err() {
-                return Err(format!("no time left (-t) during {doing}"));
+                return Err(SearchError::Failed(format!(
+                    "no time left (-t) during {doing}"
+                )));
             }
             match stream.next() {
                 Ok(Some(entry)) => {
-                    if servers.len() == MAX_SERVERS {
-                        return Err(format!(
-                            "more than {MAX_SERVERS} Exchange server objects: refused"
-                        ));
+                    if entries.len() == limit {
+                        return Err(SearchError::Failed(format!(
+                            "more than {limit} {what}: refused"
+                        )));
                     }
-                    servers.push(server_of(&Entry::from_search(SearchEntry::construct(
-                        entry,
-                    )))?);
+                    entries.push(Entry::from_search(SearchEntry::construct(entry)));
                 }
                 Ok(None) => break,
-                Err(e) => return Err(operation_reason(doing, &e)),
+                Err(e) => return Err(SearchError::Failed(operation_reason(&doing, &e))),
             }
         }
         let done = stream.result();
-        if done.rc != 0 {
-            return Err(result_reason(doing, done.rc, &done.text));
+        match done.rc {
+            0 => Ok(entries),
+            NO_SUCH_OBJECT => Err(SearchError::NoSuchObject(format!(
+                "{base} does not exist (searching {what})"
+            ))),
+            rc => Err(SearchError::Failed(result_reason(&doing, rc, &done.text))),
         }
-        Ok(servers)
     }
 
     /// One unpaged search (small answers): entries only, referrals dropped.
@@ -738,6 +933,8 @@ struct Read {
     auth_config: AuthConfigRecord,
     servers: Vec<DirectoryServer>,
     hybrid_configuration: bool,
+    auth_servers: Vec<AuthServerRecord>,
+    partner_applications: Vec<PartnerApplicationRecord>,
 }
 
 /// Why a search failed; a missing base is an answer for optional objects.
@@ -1062,5 +1259,79 @@ mod tests {
             .text
             .insert("msexchauthnexteffectivedate".into(), vec!["soon".into()]);
         assert!(auth_config_of(&config).is_err());
+    }
+
+    #[test]
+    fn auth_server_types_by_number_or_name() {
+        assert_eq!(auth_server_type_name("5"), "AzureAD");
+        assert_eq!(auth_server_type_name(" azuread "), "AzureAD");
+        assert_eq!(auth_server_type_name("1"), "MicrosoftACS");
+        assert_eq!(auth_server_type_name("MicrosoftACS"), "MicrosoftACS");
+        assert_eq!(auth_server_type_name("4"), "ADFS");
+        assert_eq!(auth_server_type_name("0"), "Unknown");
+        // Outside Exchange's enum: kept as stored, so it is no known type.
+        assert_eq!(auth_server_type_name("9"), "9");
+        assert_eq!(auth_server_type_name("evoSTS"), "evoSTS");
+    }
+
+    #[test]
+    fn auth_objects_become_records() {
+        let mut server = Entry {
+            dn: "CN=EvoSts - 1234,CN=Auth Servers,CN=Auth Configuration,CN=Contoso".into(),
+            ..Entry::default()
+        };
+        server
+            .text
+            .insert("msexchauthauthservertype".into(), vec!["5".into()]);
+        server.text.insert(
+            "msexchauthapplicationidentifier".into(),
+            vec!["a1b2c3d4-0000-4000-8000-00000000abcd".into()],
+        );
+        // No msExchAuthFlags: Exchange's default, enabled.
+        let record = auth_server_of(&server).unwrap();
+        assert_eq!(record.name, "EvoSts - 1234");
+        assert_eq!(record.server_type.as_deref(), Some("AzureAD"));
+        assert!(record.enabled);
+        assert_eq!(
+            record.application_identifier.as_deref(),
+            Some("a1b2c3d4-0000-4000-8000-00000000abcd")
+        );
+        // Bit 0 is Enabled; bit 1 (IsDefaultAuthorizationEndpoint) is not.
+        for (flags, enabled) in [("0", false), ("2", false), ("1", true), ("3", true)] {
+            server
+                .text
+                .insert("msexchauthflags".into(), vec![flags.into()]);
+            assert_eq!(auth_server_of(&server).unwrap().enabled, enabled, "{flags}");
+        }
+        server
+            .text
+            .insert("msexchauthflags".into(), vec!["on".into()]);
+        assert!(
+            auth_server_of(&server)
+                .unwrap_err()
+                .contains("msExchAuthFlags 'on' is not a number")
+        );
+
+        let mut application = Entry {
+            dn: "CN=Exchange Online,CN=Partner Applications,CN=Auth Configuration,CN=Contoso"
+                .into(),
+            ..Entry::default()
+        };
+        application.text.insert(
+            "msexchauthapplicationidentifier".into(),
+            vec!["00000002-0000-0ff1-ce00-000000000000".into()],
+        );
+        application
+            .text
+            .insert("msexchauthflags".into(), vec!["0".into()]);
+        let record = partner_application_of(&application).unwrap();
+        assert_eq!(record.name, "Exchange Online");
+        assert!(!record.enabled);
+        application.text.insert(
+            "objectclass".into(),
+            vec!["top".into(), "msExchAuthPartnerApplication".into()],
+        );
+        assert!(has_class(&application, "msexchauthpartnerapplication"));
+        assert!(!has_class(&application, "msExchAuthAuthServer"));
     }
 }

@@ -6,8 +6,10 @@
 //! The tree mirrors Active Directory's configuration partition:
 //! `CN=<server>,CN=Servers,CN=Exchange Administrative Group (FYDIBOHF23SPDLT),CN=Administrative
 //! Groups,CN=<org>,CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=lab`, the
-//! AuthConfig at `CN=Auth Configuration,CN=<org>,...`, sites at `CN=<site>,CN=Sites,...`, and the
-//! RootDSE's `configurationNamingContext`. The account `CN=monitor,...` may read, nothing more.
+//! AuthConfig at `CN=Auth Configuration,CN=<org>,...` with the AuthServers and partner
+//! applications in `CN=Auth Servers` and `CN=Partner Applications` below it, sites at
+//! `CN=<site>,CN=Sites,...`, and the RootDSE's `configurationNamingContext`. The account
+//! `CN=monitor,...` may read, nothing more.
 //!
 //! Debian's slapd is installed by `.ci/run`; locally, [`Slapd::start`] returns `None` (and the
 //! tests print a note and pass) when `/usr/sbin/slapd` is absent.
@@ -43,6 +45,24 @@ const ROLE_BITS: &[(&str, u32)] = &[
     ("Edge", 64),
     ("FrontendTransport", 16384),
 ];
+
+/// Exchange's `AuthServerType` values as `msExchAuthAuthServerType` stores them (decompiled
+/// Exchange AuthServerType: Unknown, MicrosoftACS, Facebook, LinkedIn, ADFS, AzureAD, declared
+/// without values; that AD stores the number is not verified, the check accepts the name too).
+const AUTH_SERVER_ACS: u32 = 1;
+const AUTH_SERVER_ADFS: u32 = 4;
+const AUTH_SERVER_AZURE_AD: u32 = 5;
+
+/// `msExchAuthFlags` bits (decompiled Exchange AuthServerSchema): Enabled is bit 0,
+/// IsDefaultAuthorizationEndpoint bit 1.
+const AUTH_ENABLED: u32 = 1;
+const AUTH_DEFAULT_ENDPOINT: u32 = 2;
+
+/// The Exchange Online first-party application HealthChecker looks for.
+pub const EXCHANGE_ONLINE_APP: &str = "00000002-0000-0ff1-ce00-000000000000";
+/// The tenant of the fixture's AuthServers, and the dedicated hybrid application's id.
+const TENANT_ID: &str = "3f1b2a9c-5d4e-4f60-8a7b-9c0d1e2f3a4b";
+pub const DEDICATED_APP_ID: &str = "7c2e9b14-6a3d-4e58-b1f0-2d4c6e8a0b13";
 
 /// How `msExchAuthNextEffectiveDate` is written (its AD syntax is not verified).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +114,9 @@ impl DirectoryTree {
                 lines.push(format!("msExchAuthRealm: {}", config.realm));
             }
             tree.entries.push(lines.join("\n"));
+            if let Some((oauth, dedicated)) = organisation.hybrid_oauth {
+                tree.add_auth_objects(oauth, dedicated);
+            }
         }
         if organisation.hybrid == Some(true) {
             // Get-HybridConfiguration's object: class msExchCoexistenceRelationship below
@@ -133,6 +156,55 @@ impl DirectoryTree {
             );
         }
         tree
+    }
+
+    /// The AuthServers and partner applications behind HealthChecker's two OAuth signs of
+    /// hybrid (the collector's `hybrid_oauth`), so that the directory says what the bundle says:
+    /// - the Exchange Online partner application, enabled exactly when `oauth` (disabled, it is
+    ///   no sign);
+    /// - an evoSTS (`AzureAD`) AuthServer, enabled when either sign is set, whose
+    ///   ApplicationIdentifier is the dedicated application's id when `dedicated`;
+    /// - an ACS AuthServer enabled with `oauth`, and an enabled ADFS one with a GUID id, which
+    ///   is neither sign (HealthChecker counts only evoSTS and ACS).
+    fn add_auth_objects(&mut self, oauth: bool, dedicated: bool) {
+        let config = format!("CN=Auth Configuration,{}", organisation_dn());
+        let servers = format!("CN=Auth Servers,{config}");
+        let applications = format!("CN=Partner Applications,{config}");
+        let container = |dn: &str, cn: &str| format!("dn: {dn}\nobjectClass: container\ncn: {cn}");
+        self.entries.push(container(&servers, "Auth Servers"));
+        self.entries
+            .push(container(&applications, "Partner Applications"));
+        let enabled = |on: bool| if on { AUTH_ENABLED } else { 0 };
+        let evo_sts_flags = enabled(oauth || dedicated) | AUTH_DEFAULT_ENDPOINT;
+        let evo_sts_app = dedicated.then_some(DEDICATED_APP_ID);
+        for (name, kind, flags, application) in [
+            ("EvoSts", AUTH_SERVER_AZURE_AD, evo_sts_flags, evo_sts_app),
+            ("ACS", AUTH_SERVER_ACS, enabled(oauth), None),
+            (
+                "ADFS",
+                AUTH_SERVER_ADFS,
+                AUTH_ENABLED,
+                Some(DEDICATED_APP_ID),
+            ),
+        ] {
+            let cn = format!("{name} - {TENANT_ID}");
+            let mut lines = vec![
+                format!("dn: CN={cn},{servers}"),
+                "objectClass: msExchAuthAuthServer".into(),
+                format!("cn: {cn}"),
+                format!("msExchAuthAuthServerType: {kind}"),
+                format!("msExchAuthFlags: {flags}"),
+                format!("msExchAuthRealm: {TENANT_ID}"),
+            ];
+            if let Some(application) = application {
+                lines.push(format!("msExchAuthApplicationIdentifier: {application}"));
+            }
+            self.entries.push(lines.join("\n"));
+        }
+        self.entries.push(format!(
+            "dn: CN=Exchange Online,{applications}\nobjectClass: msExchAuthPartnerApplication\ncn: Exchange Online\nmsExchAuthApplicationIdentifier: {EXCHANGE_ONLINE_APP}\nmsExchAuthFlags: {}",
+            enabled(oauth)
+        ));
     }
 
     /// The containers down to the servers' container, the sites, and the monitoring account.
