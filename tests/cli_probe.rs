@@ -35,6 +35,9 @@ struct Description {
     /// Servers (by index) that cannot be reached.
     unreachable: Vec<usize>,
     hybrid: bool,
+    /// OAuth to Exchange Online through the dedicated hybrid application (AuthServer and
+    /// partner application objects), without a HybridConfiguration object.
+    hybrid_oauth: bool,
     /// AuthConfig last changed this many hours ago.
     changed_hours_ago: i64,
 }
@@ -48,6 +51,7 @@ impl Default for Description {
             lacking_current: Vec::new(),
             unreachable: Vec::new(),
             hybrid: false,
+            hybrid_oauth: false,
             changed_hours_ago: 24 * 90,
         }
     }
@@ -68,6 +72,9 @@ fn organisation(description: &Description) -> Organisation {
     let mut org = Organisation::new(now - common::seconds(3600))
         .auth_config(config)
         .hybrid(Some(description.hybrid));
+    if description.hybrid_oauth {
+        org = org.hybrid_oauth(true, true);
+    }
     let servers = [
         ServerInfo::mailbox("EXCH01"),
         ServerInfo::mailbox("EXCH02"),
@@ -409,6 +416,12 @@ fn ad_and_probes_judge_as_the_bundle_does() {
         },
         Description {
             hybrid: true,
+            ..Description::default()
+        },
+        Description {
+            hybrid_oauth: true,
+            current_days: 5 * 365 - 5,
+            changed_hours_ago: 24 * 5,
             ..Description::default()
         },
     ];
