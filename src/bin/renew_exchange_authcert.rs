@@ -103,6 +103,11 @@ struct RenewArgs {
         allow_hyphen_values = true
     )]
     clear_after: String,
+    /// Clear the previous certificate even when the bundle does not tell since when the current
+    /// one is active (AuthConfig's WhenChangedUTC, collector 1.1.0); never before it is on
+    /// every server, unless the previous one has expired.
+    #[arg(long)]
+    clear_previous: bool,
     /// Also remove expired certificates bound to no service.
     #[arg(long)]
     cleanup: bool,
@@ -276,6 +281,7 @@ impl RenewArgs {
             hybrid_acknowledged: self.hybrid_acknowledged,
             ignore_unreachable: self.ignore_unreachable,
             allow_stale: self.allow_stale,
+            clear_previous: self.clear_previous,
         })
     }
 }

@@ -20,6 +20,10 @@ pub enum Check {
         thumbprint: ThumbRef,
     },
     NextEmpty,
+    /// Staged or already published: the next or the current certificate is this one.
+    CurrentOrNextIs {
+        thumbprint: ThumbRef,
+    },
     PreviousIs {
         thumbprint: ThumbRef,
     },
@@ -87,6 +91,10 @@ impl Check {
                 format!("AuthConfig next certificate is {}", thumbprint.describe())
             }
             Check::NextEmpty => "AuthConfig has no next certificate".into(),
+            Check::CurrentOrNextIs { thumbprint } => format!(
+                "AuthConfig next or current certificate is {}",
+                thumbprint.describe()
+            ),
             Check::PreviousIs { thumbprint } => {
                 format!(
                     "AuthConfig previous certificate is {}",
@@ -143,6 +151,28 @@ impl Check {
         }
     }
 
+    /// The certificate the check names, if any.
+    pub fn thumb_ref(&self) -> Option<&ThumbRef> {
+        match self {
+            Check::CurrentIs { thumbprint }
+            | Check::NextIs { thumbprint }
+            | Check::CurrentOrNextIs { thumbprint }
+            | Check::PreviousIs { thumbprint }
+            | Check::Present { thumbprint, .. }
+            | Check::Absent { thumbprint, .. }
+            | Check::NotBound { thumbprint, .. }
+            | Check::NoIis { thumbprint, .. }
+            | Check::ValidForHours { thumbprint, .. }
+            | Check::BoundTo { thumbprint, .. }
+            | Check::TransportIs { thumbprint, .. }
+            | Check::ValidUntil { thumbprint, .. } => Some(thumbprint),
+            Check::NextEmpty
+            | Check::PreviousEmpty
+            | Check::TransportUnchanged { .. }
+            | Check::EffectiveAtLeast { .. } => None,
+        }
+    }
+
     /// A PowerShell expression that is `$true` when the check holds.
     pub fn powershell(&self) -> String {
         let cert = |server: &ServerName, t: &ThumbRef| {
@@ -167,6 +197,10 @@ impl Check {
             Check::NextEmpty => {
                 "[string]::IsNullOrEmpty((Get-AuthConfig).NextCertificateThumbprint)".into()
             }
+            Check::CurrentOrNextIs { thumbprint } => format!(
+                "@((Get-AuthConfig).NextCertificateThumbprint, (Get-AuthConfig).CurrentCertificateThumbprint) -contains {}",
+                thumbprint.powershell()
+            ),
             Check::PreviousIs { thumbprint } => format!(
                 "(Get-AuthConfig).PreviousCertificateThumbprint -eq {}",
                 thumbprint.powershell()
@@ -233,6 +267,10 @@ impl Check {
             Check::CurrentIs { thumbprint } => same(&live.auth.current, &resolve(thumbprint)?),
             Check::NextIs { thumbprint } => same(&live.auth.next, &resolve(thumbprint)?),
             Check::NextEmpty => live.auth.next.is_empty(),
+            Check::CurrentOrNextIs { thumbprint } => {
+                let t = resolve(thumbprint)?;
+                same(&live.auth.next, &t) || same(&live.auth.current, &t)
+            }
             Check::PreviousIs { thumbprint } => same(&live.auth.previous, &resolve(thumbprint)?),
             Check::PreviousEmpty => live.auth.previous.is_empty(),
             Check::Present {

@@ -18,6 +18,9 @@ pub struct RenewOptions {
     pub ignore_unreachable: bool,
     /// Plan from a bundle older than `--max-age` (refused otherwise).
     pub allow_stale: bool,
+    /// `--clear-previous`: clear the previous certificate although when the current one became
+    /// active is not known (the administrator knows).
+    pub clear_previous: bool,
 }
 
 impl Default for RenewOptions {
@@ -30,6 +33,7 @@ impl Default for RenewOptions {
             hybrid_acknowledged: false,
             ignore_unreachable: false,
             allow_stale: false,
+            clear_previous: false,
         }
     }
 }

@@ -245,11 +245,11 @@ impl Runner<'_> {
         Ok(Flow::Next)
     }
 
-    /// Already done (by an earlier run, or by hand)? Only when it has verifications and they
+    /// Already done (by an earlier run, or by hand)? Only when it has done-checks and they
     /// all hold now.
     fn already_done(&mut self, number: usize, step: &Step) -> bool {
-        if step.verify.is_empty() || !check_all(&step.verify, &self.live, self.baseline).is_empty()
-        {
+        let done = step.done_checks();
+        if done.is_empty() || !check_all(done, &self.live, self.baseline).is_empty() {
             return false;
         }
         let why = if self.earlier.done.contains(&step.id) {
