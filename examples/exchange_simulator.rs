@@ -30,9 +30,23 @@
 //! and prelude (Copy-RenewAuthCertificate, Restore-RenewTransport, Set-RenewBackEndCertificate)
 //! are implemented natively from the Microsoft code they follow.
 //!
+//! Issue 15 items 8 to 10: `script FILE -Yes` runs a whole generated script (statements,
+//! functions, `if`/`foreach`/`try`, the operators and .NET members the scripts use, a virtual
+//! file system for the log and the record); the prelude's functions are defined from the base64
+//! line `run` sends, so that step code calling them runs them as written. Modes, each with its
+//! Microsoft source at the rule: `EXSIM_RAWDATA_ONLY=1` certificate objects with RawData only
+//! while the current Auth Certificate is expired or locally missing (serialization signing;
+//! MEAC's Import-ExchangeCertificateFromRawData.ps1); `EXSIM_PLAIN_SHELL=1` no Exchange cmdlets
+//! until RemoteExchange.ps1 is dot-sourced and Connect-ExchangeServer runs (MEAC's
+//! Confirm-ExchangeShell.ps1). Always: prompting cmdlets fail without `-Force` /
+//! `-Confirm:$false`, as in a host without a console; every Set-AuthConfig moves AuthConfig's
+//! whenChanged (exported as WhenChangedUTC); Get-Service and Get-WebAppPoolState answer for the
+//! server the shell runs on.
+//!
 //! Fault injection: `EXSIM_FAIL=N` fails the N-th state-changing cmdlet (counted over the
 //! organisation's life) before it acts; `EXSIM_FAIL=N+` after it acted. `EXSIM_FAIL_CMDLET=Name`
-//! fails the first call of that cmdlet. Each fault fires once.
+//! fails the first call of that cmdlet. Each fault fires once. `EXSIM_SERVICE_STUCK=SERVER`:
+//! MSExchangeServiceHost does not start again after a restart there.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -361,6 +375,18 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
             org.servers[last]
                 .certificates
                 .retain(|c| c.thumbprint != next.thumbprint);
+        }
+        // A next certificate staged to take over only after the current one expires (MEAC's
+        // judgement would leave a gap): it is staged again, before (issue 15 item 8's rerun of a
+        // restaging).
+        "restage" => {
+            let cur = auth(now - days(1800), now + days(20));
+            let next = auth(now - days(1), now + days(1800));
+            add_all(&mut org, &cur);
+            add_all(&mut org, &next);
+            org.current = cur.thumbprint.clone();
+            org.next = next.thumbprint.clone();
+            org.next_effective = Some(now + days(25));
         }
         "publish" => {
             let cur = auth(now - days(1800), now + days(27));

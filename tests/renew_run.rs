@@ -680,3 +680,52 @@ fn the_new_auth_certificate_is_created_on_a_mailbox_server() {
         plan["steps"][0]
     );
 }
+
+/// A next certificate staged to take over after the current one expires is staged again, by
+/// `run` and by the script, and a rerun leaves it: the done-check is the effective date before
+/// the current certificate's expiry, not "AuthConfig names it as next", which held before the
+/// step. Failed before: `run` took the step as already done and changed nothing (the
+/// effective date stayed after the current certificate's expiry); the script, once steps were
+/// skipped by their verifications, would have too.
+#[test]
+fn a_next_certificate_effective_too_late_is_staged_again_once() {
+    let org = SimOrg::new("restage");
+    let before = org.state();
+    let output = org.run_execute(&[], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        common::renew::text(&output)
+    );
+    let after = org.state();
+    let effective = |org: &Value| {
+        chrono::DateTime::parse_from_rfc3339(org["next_effective"].as_str().unwrap()).unwrap()
+    };
+    assert!(effective(&after) < effective(&before), "{after:#}");
+    assert_eq!(after["next"], before["next"]);
+
+    let org = SimOrg::new("restage");
+    let script = org.script_file("Renew.ps1", &[]);
+    let first = org.run_script(&script, &[]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        common::renew::text(&first)
+    );
+    let after_first = org.state();
+    assert!(
+        effective(&after_first) < effective(&before),
+        "{after_first:#}"
+    );
+    let second = org.run_script(&script, &[]);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        common::renew::text(&second)
+    );
+    assert_eq!(org.state()["next_effective"], after_first["next_effective"]);
+    assert_eq!(org.state()["mutations"], after_first["mutations"]);
+}

@@ -71,6 +71,10 @@ pub enum Check {
         at: DateTime<Utc>,
         hours: i64,
     },
+    /// AuthConfig's next certificate becomes effective before this instant.
+    NextEffectiveBefore {
+        at: DateTime<Utc>,
+    },
     /// The certificate expires after this instant.
     ValidUntil {
         thumbprint: ThumbRef,
@@ -143,6 +147,10 @@ impl Check {
                 "the effective date {} is at least {hours} h ahead",
                 at.format("%Y-%m-%d %H:%M UTC")
             ),
+            Check::NextEffectiveBefore { at } => format!(
+                "AuthConfig's next certificate becomes effective before {}",
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
             Check::ValidUntil { thumbprint, at } => format!(
                 "{} is valid beyond {}",
                 thumbprint.describe(),
@@ -169,6 +177,7 @@ impl Check {
             Check::NextEmpty
             | Check::PreviousEmpty
             | Check::TransportUnchanged { .. }
+            | Check::NextEffectiveBefore { .. }
             | Check::EffectiveAtLeast { .. } => None,
         }
     }
@@ -248,6 +257,10 @@ impl Check {
             ),
             Check::EffectiveAtLeast { at, hours } => format!(
                 "([datetime]{}).ToUniversalTime() -ge (Get-Date).ToUniversalTime().AddHours({hours})",
+                quote(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            ),
+            Check::NextEffectiveBefore { at } => format!(
+                "$null -ne (Get-AuthConfig).NextCertificateEffectiveDate -and ([datetime](Get-AuthConfig).NextCertificateEffectiveDate).ToUniversalTime() -lt ([datetime]{}).ToUniversalTime()",
                 quote(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             ),
             Check::ValidUntil { thumbprint, at } => format!(
@@ -337,6 +350,7 @@ impl Check {
             Check::EffectiveAtLeast { at, hours } => {
                 *at >= live.now + chrono::Duration::hours(*hours)
             }
+            Check::NextEffectiveBefore { at } => live.auth.next_effective.is_some_and(|e| e < *at),
             Check::ValidUntil { thumbprint, at } => {
                 let t = resolve(thumbprint)?;
                 live.servers

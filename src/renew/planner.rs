@@ -76,6 +76,8 @@ pub enum Decision {
         next: Thumbprint,
         effective: DateTime<Utc>,
         current: Option<Thumbprint>,
+        /// When the current certificate expires: restaged, the next one takes over before.
+        current_expires: Option<DateTime<Utc>>,
     },
     ClearPrevious {
         current: Thumbprint,
@@ -685,6 +687,9 @@ fn restage_next(facts: &Facts, out: &mut Planning) -> Result<(), ValidationError
         next: next.clone(),
         effective,
         current: facts.current.clone(),
+        current_expires: facts
+            .entry(facts.current.as_ref())
+            .map(|e| e.certificate.not_after),
     });
     Ok(())
 }

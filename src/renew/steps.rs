@@ -110,15 +110,20 @@ impl StepBuilder<'_> {
                 next,
                 effective,
                 current,
-            } => self.steps.push(stage(
-                self.servers,
-                &ThumbRef::Known(next.clone()),
-                Some(Effective {
-                    at: *effective,
-                    current: current.as_ref(),
-                }),
-                false,
-                self.now,
+                current_expires,
+            } => self.steps.push(restaged(
+                stage(
+                    self.servers,
+                    &ThumbRef::Known(next.clone()),
+                    Some(Effective {
+                        at: *effective,
+                        current: current.as_ref(),
+                    }),
+                    false,
+                    self.now,
+                ),
+                next,
+                *current_expires,
             )),
             Decision::ClearPrevious {
                 current,
@@ -468,6 +473,21 @@ fn stage(
     })
         .impact("none until the effective date; Exchange replicates the next certificate to the servers")
         .rollback("Set-AuthConfig -NewCertificateThumbprint <old next or a new one> …, or leave it: a staged certificate harms nothing before its date")
+}
+
+/// The next certificate is already staged before the step: what shows the restaging done is
+/// its effective date, now before the current certificate expires (without it, a rerun or a
+/// resumed run would take the step as done before it ran).
+fn restaged(step: Step, next: &Thumbprint, current_expires: Option<DateTime<Utc>>) -> Step {
+    let step = step.done_when(Check::NextIs {
+        thumbprint: ThumbRef::Known(next.clone()),
+    });
+    match current_expires {
+        Some(at) => step
+            .done_when(Check::NextEffectiveBefore { at })
+            .verify(Check::NextEffectiveBefore { at }),
+        None => step,
+    }
 }
 
 /// A precondition per server: it holds `thumbprint`.
