@@ -708,3 +708,41 @@ fn a_service_that_does_not_come_back_fails_the_restart() {
         "{journal:#?}"
     );
 }
+
+/// Issue 15 item 8, a script stopped between creating the new Auth Certificate and staging it:
+/// the rerun takes the certificate from the script's record (the live state does not name it
+/// yet) and stages that one; every server ends with exactly one new Auth Certificate.
+#[test]
+fn a_script_stopped_after_creating_the_certificate_reuses_it() {
+    let org = SimOrg::new("stage");
+    let script = org.script_file("Renew.ps1", &[]);
+    let auth_count = |org: &SimOrg| -> Vec<usize> {
+        org.state()["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s["certificates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["friendly_name"] == "Microsoft Exchange Server Auth Certificate")
+                    .count()
+            })
+            .collect()
+    };
+    let before = auth_count(&org);
+    let first = org.run_script(&script, &[("EXSIM_FAIL_CMDLET", "Set-AuthConfig")]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    assert_eq!(org.state()["next"], "", "the failed run staged nothing");
+    let second = org.run_script(&script, &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let state = org.state();
+    assert_ne!(state["next"], "");
+    assert_eq!(
+        auth_count(&org),
+        before.iter().map(|n| n + 1).collect::<Vec<_>>(),
+        "{state:#}"
+    );
+    assert!(String::from_utf8_lossy(&second.stdout).contains("Step 1: already done"));
+}
