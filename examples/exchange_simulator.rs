@@ -1887,6 +1887,8 @@ impl Sim {
                 }
                 Ok(Value::Obj(m))
             }
+            // Get-Service on the server the shell runs on (Invoke-Command moves it): Running
+            // unless a restart left MSExchangeServiceHost stopped (EXSIM_SERVICE_STUCK).
             "get-service" => {
                 let service = text("name").unwrap_or_default();
                 let stopped = service.eq_ignore_ascii_case("MSExchangeServiceHost")
@@ -1903,6 +1905,8 @@ impl Sim {
                 );
                 Ok(Value::Obj(m))
             }
+            // IIS WebAdministration's Get-WebAppPoolState: Restart-WebAppPool (Microsoft Learn)
+            // leaves the pool Started.
             "get-webapppoolstate" => {
                 let mut m = BTreeMap::new();
                 m.insert("Value".into(), Value::Str("Started".into()));
@@ -1946,7 +1950,8 @@ impl Sim {
     fn set_auth_config(&mut self, p: &BTreeMap<String, Value>) -> R<Value> {
         let result = self.set_auth_config_inner(p);
         if result.is_ok() {
-            // Any change of the AD object moves its whenChanged.
+            // Any change of the AD object moves its whenChanged (Microsoft Learn, Active
+            // Directory schema, When-Changed; DOMAIN.md §8: AuthConfig is an AD object).
             self.org.auth_changed = Some(self.org.now);
         }
         result

@@ -747,16 +747,27 @@ enum Activation {
     Unknown,
 }
 
-/// Only what AuthConfig records counts: the certificate's NotBefore says when it was made, not
-/// when it became current (a certificate staged 30 days ahead by MEAC, or published weeks late
-/// by hand, would be cleared on a guess).
+/// Only what is recorded counts: AuthConfig's last change, or an earlier run's journal that saw
+/// the certificate as current (the earlier of the two). The certificate's NotBefore says when
+/// it was made, not when it became current (a certificate staged 30 days ahead by MEAC, or
+/// published weeks late by hand, would be cleared on a guess).
 fn current_active_since(facts: &Facts) -> Activation {
-    facts
-        .state
-        .auth_config
+    let changed = facts.state.auth_config.as_ref().and_then(|c| c.changed_at);
+    let seen = facts
+        .current
         .as_ref()
-        .and_then(|c| c.changed_at)
-        .map_or(Activation::Unknown, Activation::KnownBy)
+        .and_then(|c| {
+            facts
+                .options
+                .current_seen
+                .get(&c.as_str().to_ascii_uppercase())
+        })
+        .copied();
+    match (changed, seen) {
+        (Some(a), Some(b)) => Activation::KnownBy(a.min(b)),
+        (Some(at), None) | (None, Some(at)) => Activation::KnownBy(at),
+        (None, None) => Activation::Unknown,
+    }
 }
 
 fn clear_reason(
@@ -768,7 +779,7 @@ fn clear_reason(
     match activation {
         _ if previous_expired => format!("the previous certificate {previous} has expired"),
         Activation::KnownBy(since) => format!(
-            "the current certificate has been active since {} at the latest (AuthConfig last changed then), at least {} days, and is on every server",
+            "the current certificate has been active since {} at the latest (AuthConfig's last change, or an earlier run saw it current then), at least {} days, and is on every server",
             since.format("%Y-%m-%d %H:%M UTC"),
             facts.options.clear_after.num_days()
         ),
@@ -790,14 +801,14 @@ fn previous_left_alone(
     };
     match activation {
         Activation::KnownBy(since) => format!(
-            "the previous certificate {} stays: it can be cleared from {} (AuthConfig last changed {}, --clear-after {} days{everywhere})",
+            "the previous certificate {} stays: it can be cleared from {} (current since {} by AuthConfig's last change or the run journal, --clear-after {} days{everywhere})",
             previous.short(),
             (since + facts.options.clear_after).format("%Y-%m-%d"),
             since.format("%Y-%m-%d %H:%M UTC"),
             facts.options.clear_after.num_days()
         ),
         Activation::Unknown => format!(
-            "the previous certificate {} stays: the input does not tell when the current certificate became active (AuthConfig's WhenChangedUTC, collected by the collector 1.1.0); collect a new bundle, or rerun with --clear-previous once it has been active for --clear-after{everywhere}",
+            "the previous certificate {} stays: the input does not tell when the current certificate became active (AuthConfig's WhenChangedUTC, collected by the collector 1.1.0, or a journal of the run that published it); collect a new bundle, or rerun with --clear-previous once it has been active for --clear-after{everywhere}",
             previous.short()
         ),
     }

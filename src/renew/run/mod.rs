@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use super::powershell::{self, Arg, Command as PsCommand, ServerName, Statement, ThumbRef};
 use super::{Check, CheckView, LiveState, Plan, Step};
 use crate::model::Server;
+pub use journal::currents_seen;
 use journal::{Earlier, Journal, read_earlier};
 use session::Session;
 pub use session::{PRELUDE, Timeouts, prelude};
