@@ -955,7 +955,32 @@ impl Sim {
                     ))
                 }
             }
-            "hash_literal_expression" => Ok(Value::Obj(BTreeMap::new())),
+            "hash_literal_expression" => {
+                let mut map = BTreeMap::new();
+                let Some(body) = node.named_child(0) else {
+                    return Ok(Value::Obj(map));
+                };
+                let mut cursor = body.walk();
+                let entries: Vec<Node> = body
+                    .named_children(&mut cursor)
+                    .filter(|n| n.kind() == "hash_entry")
+                    .collect();
+                for entry in entries {
+                    let (Some(key), Some(value)) = (
+                        entry.named_child(0),
+                        entry.named_child(entry.named_child_count() - 1),
+                    ) else {
+                        continue;
+                    };
+                    let value = if value.kind() == "pipeline" {
+                        self.pipeline(value, src)?
+                    } else {
+                        self.expr(value, src)?
+                    };
+                    map.insert(src[key.byte_range()].trim().to_string(), value);
+                }
+                Ok(Value::Obj(map))
+            }
             "parenthesized_expression" => {
                 let inner = node.named_child(0).ok_or(Failure("parentheses".into()))?;
                 if inner.kind() == "pipeline" {
@@ -2128,19 +2153,49 @@ impl Sim {
         Ok(Value::Null)
     }
 
-    /// The runner's `Get-RenewState`, natively.
+    /// The runner's `Get-RenewState`, natively, except each certificate while the shell returns
+    /// RawData only: then the prelude's own `ConvertTo-RenewCertificateEntry` makes the entry.
     fn renew_state(&mut self, servers: Vec<String>, nonce: &str) {
         let when = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let list: Vec<Json> = servers
-            .iter()
-            .map(|name| match self.server(name) {
-                Ok(s) => json!({
-                    "name": s.name, "reachable": true, "error": null, "transport": s.transport,
-                    "certificates": s.certificates.iter().map(|c| json!({"thumbprint": c.thumbprint, "services": s.services_text(c), "not_after": when(c.facts().not_after), "subject": c.facts().subject})).collect::<Vec<_>>(),
-                }),
-                Err(Failure(e)) => json!({"name": name, "reachable": false, "error": e, "transport": null, "certificates": []}),
-            })
-            .collect();
+        let raw_only = self.raw_data_only();
+        let entry_function = self
+            .functions
+            .get("convertto-renewcertificateentry")
+            .cloned()
+            .filter(|_| raw_only);
+        let mut list: Vec<Json> = Vec::new();
+        for name in &servers {
+            let server = match self.server(name) {
+                Ok(s) => s.clone(),
+                Err(Failure(e)) => {
+                    list.push(json!({"name": name, "reachable": false, "error": e, "transport": null, "certificates": []}));
+                    continue;
+                }
+            };
+            let mut certificates = Vec::new();
+            for c in &server.certificates {
+                certificates.push(match &entry_function {
+                    Some(body) => {
+                        let object = cert_value(c, &server, true);
+                        match self.call_function(body, &BTreeMap::new(), vec![object]) {
+                            Ok(Value::Obj(m)) => json!({
+                                "thumbprint": m.get("thumbprint").map(Value::text),
+                                "services": m.get("services").map(Value::text),
+                                "not_after": m.get("not_after").map(Value::text),
+                                "subject": m.get("subject").map(Value::text),
+                            }),
+                            Ok(other) => json!({"thumbprint": other.text()}),
+                            Err(Failure(e)) => json!({"thumbprint": format!("ERROR {e}")}),
+                        }
+                    }
+                    None => json!({"thumbprint": c.thumbprint, "services": server.services_text(c), "not_after": when(c.facts().not_after), "subject": c.facts().subject}),
+                });
+            }
+            list.push(json!({
+                "name": server.name, "reachable": true, "error": null, "transport": server.transport,
+                "certificates": certificates,
+            }));
+        }
         let new: BTreeMap<String, String> = self
             .vars
             .iter()
