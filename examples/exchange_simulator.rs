@@ -5,6 +5,7 @@
 //! exchange_simulator init --org ORG.json --scenario stage --now 2026-12-01T00:00:00Z [--servers 2]
 //! exchange_simulator export --org ORG.json --out bundle.json     # the check's bundle format
 //! EXSIM_ORG=ORG.json exchange_simulator -NoProfile -Command -    # what `run` starts
+//! EXSIM_ORG=ORG.json exchange_simulator script FILE.ps1 -Yes     # a generated script
 //! ```
 //!
 //! As PowerShell it reads one line at a time from stdin, parses it with tree-sitter-powershell
@@ -29,9 +30,23 @@
 //! and prelude (Copy-RenewAuthCertificate, Restore-RenewTransport, Set-RenewBackEndCertificate)
 //! are implemented natively from the Microsoft code they follow.
 //!
+//! Issue 15 items 8 to 10: `script FILE -Yes` runs a whole generated script (statements,
+//! functions, `if`/`foreach`/`try`, the operators and .NET members the scripts use, a virtual
+//! file system for the log and the record); the prelude's functions are defined from the base64
+//! line `run` sends, so that step code calling them runs them as written. Modes, each with its
+//! Microsoft source at the rule: `EXSIM_RAWDATA_ONLY=1` certificate objects with RawData only
+//! while the current Auth Certificate is expired or locally missing (serialization signing;
+//! MEAC's Import-ExchangeCertificateFromRawData.ps1); `EXSIM_PLAIN_SHELL=1` no Exchange cmdlets
+//! until RemoteExchange.ps1 is dot-sourced and Connect-ExchangeServer runs (MEAC's
+//! Confirm-ExchangeShell.ps1). Always: prompting cmdlets fail without `-Force` /
+//! `-Confirm:$false`, as in a host without a console; every Set-AuthConfig moves AuthConfig's
+//! whenChanged (exported as WhenChangedUTC); Get-Service and Get-WebAppPoolState answer for the
+//! server the shell runs on.
+//!
 //! Fault injection: `EXSIM_FAIL=N` fails the N-th state-changing cmdlet (counted over the
 //! organisation's life) before it acts; `EXSIM_FAIL=N+` after it acted. `EXSIM_FAIL_CMDLET=Name`
-//! fails the first call of that cmdlet. Each fault fires once.
+//! fails the first call of that cmdlet. Each fault fires once. `EXSIM_SERVICE_STUCK=SERVER`:
+//! MSExchangeServiceHost does not start again after a restart there.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -63,6 +78,16 @@ struct Org {
     events: Vec<String>,
     #[serde(default)]
     secure_strings: u64,
+    /// AD's whenChanged of AuthConfig: every Set-AuthConfig moves it (exported as
+    /// WhenChangedUTC, as the collector 1.1.0 does).
+    #[serde(default)]
+    auth_changed: Option<DateTime<Utc>>,
+    /// Files scripts wrote (the renewal log and record), by path.
+    #[serde(default)]
+    files: BTreeMap<String, Vec<String>>,
+    /// Servers where MSExchangeServiceHost is stopped.
+    #[serde(default)]
+    stopped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -351,6 +376,18 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
                 .certificates
                 .retain(|c| c.thumbprint != next.thumbprint);
         }
+        // A next certificate staged to take over only after the current one expires (MEAC's
+        // judgement would leave a gap): it is staged again, before (issue 15 item 8's rerun of a
+        // restaging).
+        "restage" => {
+            let cur = auth(now - days(1800), now + days(20));
+            let next = auth(now - days(1), now + days(1800));
+            add_all(&mut org, &cur);
+            add_all(&mut org, &next);
+            org.current = cur.thumbprint.clone();
+            org.next = next.thumbprint.clone();
+            org.next_effective = Some(now + days(25));
+        }
         "publish" => {
             let cur = auth(now - days(1800), now + days(27));
             let next = auth(now - days(10), now + days(1800));
@@ -371,6 +408,8 @@ fn init(scenario: &str, now: DateTime<Utc>, count: usize) -> Result<Org, String>
             add_all(&mut org, &cur);
             org.current = cur.thumbprint.clone();
             org.previous = prev.thumbprint.clone();
+            // Published 30 days ago (AD whenChanged): past the default --clear-after of 7 days.
+            org.auth_changed = Some(now - days(30));
         }
         other => return Err(format!("unknown scenario {other}")),
     }
@@ -411,7 +450,8 @@ fn export_bundle(org: &Org) -> Json {
             "CurrentCertificateThumbprint": org.current, "PreviousCertificateThumbprint": org.previous,
             "NextCertificateThumbprint": org.next,
             "NextCertificateEffectiveDate": org.next_effective.map(when),
-            "ServiceName": "00000002-0000-0ff1-ce00-000000000000", "Realm": ""
+            "ServiceName": "00000002-0000-0ff1-ce00-000000000000", "Realm": "",
+            "WhenChangedUTC": org.auth_changed.map(when)
         },
         "auth_config_error": null,
         "hybrid": {"detected": org.hybrid, "error": null},
@@ -434,6 +474,7 @@ enum Value {
     Secure(String),
     Bytes(Vec<u8>),
     Block(String),
+    Int(i64),
 }
 
 impl Value {
@@ -456,11 +497,14 @@ impl Value {
             Value::Arr(a) => a.iter().map(Value::text).collect::<Vec<_>>().join(" "),
             Value::Secure(_) => "System.Security.SecureString".into(),
             Value::Bytes(b) => format!("{} bytes", b.len()),
+            Value::Int(i) => i.to_string(),
         }
     }
+    /// PowerShell's truth: $null, $false, '', 0 and an empty array are false.
     fn truthy(&self) -> bool {
-        !matches!(self, Value::Null | Value::Bool(false))
+        !matches!(self, Value::Null | Value::Bool(false) | Value::Int(0))
             && !matches!(self, Value::Arr(a) if a.is_empty())
+            && !matches!(self, Value::Str(s) if s.is_empty())
     }
 }
 
@@ -480,6 +524,18 @@ struct Sim {
     local: String,
     out: Vec<String>,
     parser: Parser,
+    /// Functions the script or the runner's prelude defined (lower-case name -> script block).
+    functions: BTreeMap<String, String>,
+    /// Where statements' output goes while a function or script block runs.
+    sinks: Vec<Vec<Value>>,
+    /// The output of a function that ended with `return`.
+    returned: Option<Vec<Value>>,
+    /// Variables assigned as `$global:…`, kept when a function returns.
+    global_names: std::collections::BTreeSet<String>,
+    /// RemoteExchange.ps1 was dot-sourced (EXSIM_PLAIN_SHELL).
+    remote_exchange_loaded: bool,
+    /// The Exchange cmdlets are available (EXSIM_PLAIN_SHELL).
+    connected: bool,
 }
 
 /// How long the simulator's clock moves per state-changing cmdlet.
@@ -507,6 +563,30 @@ const SWITCHES: &[&str] = &[
 ];
 
 impl Sim {
+    fn plain_shell(&self) -> bool {
+        std::env::var("EXSIM_PLAIN_SHELL").is_ok_and(|v| v == "1")
+    }
+
+    /// EXSIM_RAWDATA_ONLY=1 models PowerShell serialization signing: while the current Auth
+    /// Certificate is expired or missing on the server the shell runs on, certificate objects
+    /// arrive with RawData only (see `cert_value`).
+    fn raw_data_only(&self) -> bool {
+        if !std::env::var("EXSIM_RAWDATA_ONLY").is_ok_and(|v| v == "1") {
+            return false;
+        }
+        let local = self
+            .org
+            .servers
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(&self.local));
+        let current = local.and_then(|s| {
+            s.certificates
+                .iter()
+                .find(|c| c.thumbprint.eq_ignore_ascii_case(&self.org.current))
+        });
+        current.is_none_or(|c| c.facts().is_expired(self.org.now))
+    }
+
     fn save(&self) {
         if let Ok(text) = serde_json::to_string_pretty(&self.org) {
             let _ = std::fs::write(&self.path, text);
@@ -547,14 +627,43 @@ impl Sim {
 
     /// Runs a script (statements); output lines go to `self.out`.
     fn exec_code(&mut self, code: &str) -> R<()> {
+        let values = self.run_block(code)?;
+        values.into_iter().for_each(|v| self.emit(v));
+        Ok(())
+    }
+
+    /// Runs statements and returns what they output (PowerShell's output stream).
+    fn run_block(&mut self, code: &str) -> R<Vec<Value>> {
         let tree = self.parse(code)?;
-        let root = tree.root_node();
-        self.exec_node(root, code)
+        self.sinks.push(Vec::new());
+        let result = self.exec_node(tree.root_node(), code);
+        let values = self.sinks.pop().unwrap_or_default();
+        match result {
+            Ok(()) => Ok(values),
+            Err(Failure(m)) if m == format!("{FLOW}return") => {
+                self.returned = Some(values);
+                Err(Failure(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A script block's output as one value (`& $block`, Where-Object): nothing -> $null, one
+    /// -> itself, more -> an array.
+    fn invoke_block(&mut self, code: &str) -> R<Value> {
+        match self.run_block(code) {
+            Ok(values) => Ok(collapse(values)),
+            Err(Failure(m)) if m == format!("{FLOW}return") => {
+                Ok(collapse(self.returned.take().unwrap_or_default()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn exec_node(&mut self, node: Node, src: &str) -> R<()> {
         match node.kind() {
-            "program" | "statement_list" | "script_block" | "script_block_body" => {
+            "program" | "statement_list" | "script_block" | "script_block_body"
+            | "statement_block" => {
                 let mut cursor = node.walk();
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
                 for child in children {
@@ -562,11 +671,23 @@ impl Sim {
                 }
                 Ok(())
             }
-            "empty_statement" | "comment" => Ok(()),
-            "flow_control_statement" => {
-                self.save();
-                std::process::exit(0)
+            "empty_statement" | "comment" | "param_block" => Ok(()),
+            "function_statement" => {
+                let name = node
+                    .named_child(0)
+                    .map(|n| src[n.byte_range()].to_ascii_lowercase())
+                    .unwrap_or_default();
+                let body = node
+                    .named_child(1)
+                    .map(|n| src[n.byte_range()].to_string())
+                    .unwrap_or_default();
+                self.functions.insert(name, body);
+                Ok(())
             }
+            "flow_control_statement" => self.flow(node, src),
+            "if_statement" => self.if_statement(node, src),
+            "foreach_statement" => self.foreach_statement(node, src),
+            "try_statement" => self.try_statement(node, src),
             "pipeline" => {
                 let value = self.pipeline(node, src)?;
                 self.emit(value);
@@ -579,7 +700,123 @@ impl Sim {
         }
     }
 
+    /// `exit`, `return`, `throw`, `continue`, `break`: signalled as failures with a marker
+    /// that nothing but their target catches.
+    fn flow(&mut self, node: Node, src: &str) -> R<()> {
+        let text = src[node.byte_range()].trim();
+        let word = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let value = match node.named_child(0) {
+            Some(child) if child.kind() == "pipeline" => self.pipeline(child, src)?,
+            Some(child) => self.expr(child, src)?,
+            None => Value::Null,
+        };
+        match word.as_str() {
+            "throw" => fail(value.text()),
+            "return" => {
+                self.emit(value);
+                fail(format!("{FLOW}return"))
+            }
+            "exit" => fail(format!("{FLOW}exit {}", value.text())),
+            "continue" => fail(format!("{FLOW}continue")),
+            "break" => fail(format!("{FLOW}break")),
+            other => fail(format!("the simulator does not implement '{other}'")),
+        }
+    }
+
+    fn if_statement(&mut self, node: Node, src: &str) -> R<()> {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        let mut i = 0;
+        while i + 1 < children.len() && children[i].kind() == "pipeline" {
+            if self.pipeline(children[i], src)?.truthy() {
+                return self.exec_node(children[i + 1], src);
+            }
+            i += 2;
+        }
+        for rest in &children[i..] {
+            match rest.kind() {
+                "elseif_clauses" => {
+                    let mut c = rest.walk();
+                    let clauses: Vec<Node> = rest.named_children(&mut c).collect();
+                    for clause in clauses {
+                        let condition = clause.named_child(0).ok_or(Failure("elseif".into()))?;
+                        if self.pipeline(condition, src)?.truthy() {
+                            let block = clause.named_child(1).ok_or(Failure("elseif".into()))?;
+                            return self.exec_node(block, src);
+                        }
+                    }
+                }
+                "else_clause" => {
+                    let block = rest.named_child(0).ok_or(Failure("else".into()))?;
+                    return self.exec_node(block, src);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn foreach_statement(&mut self, node: Node, src: &str) -> R<()> {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        let (Some(var), Some(list), Some(body)) = (
+            children.iter().find(|c| c.kind() == "variable"),
+            children.iter().find(|c| c.kind() == "pipeline"),
+            children.iter().find(|c| c.kind() == "statement_block"),
+        ) else {
+            return fail("foreach");
+        };
+        let name = variable_name(&src[var.byte_range()]);
+        for item in items(self.pipeline(*list, src)?) {
+            self.vars.insert(name.clone(), item);
+            match self.exec_node(*body, src) {
+                Err(Failure(m)) if m == format!("{FLOW}continue") => continue,
+                Err(Failure(m)) if m == format!("{FLOW}break") => break,
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    fn try_statement(&mut self, node: Node, src: &str) -> R<()> {
+        let body = node.named_child(0).ok_or(Failure("try".into()))?;
+        match self.exec_node(body, src) {
+            Err(Failure(message)) if !message.starts_with(FLOW) => {
+                let mut cursor = node.walk();
+                let clauses = node
+                    .named_children(&mut cursor)
+                    .find(|c| c.kind() == "catch_clauses");
+                let Some(block) = clauses.and_then(|c| c.named_child(0)).and_then(|c| {
+                    let mut k = c.walk();
+                    c.named_children(&mut k)
+                        .find(|n| n.kind() == "statement_block")
+                }) else {
+                    return Err(Failure(message));
+                };
+                let mut exception = BTreeMap::new();
+                exception.insert("Message".to_string(), Value::Str(message));
+                let mut error = BTreeMap::new();
+                error.insert("Exception".to_string(), Value::Obj(exception));
+                self.vars.insert("_".into(), Value::Obj(error));
+                self.exec_node(block, src)
+            }
+            other => other,
+        }
+    }
+
     fn emit(&mut self, value: Value) {
+        if let Some(sink) = self.sinks.last_mut() {
+            match value {
+                Value::Null => {}
+                Value::Arr(list) => sink.extend(list),
+                other => sink.push(other),
+            }
+            return;
+        }
         match value {
             Value::Null => {}
             Value::Arr(list) => list.into_iter().for_each(|v| self.emit(v)),
@@ -594,15 +831,38 @@ impl Sim {
         match child.kind() {
             "assignment_expression" => {
                 let left = child.named_child(0).ok_or(Failure("assignment".into()))?;
-                let name = variable_name(&src[left.byte_range()]);
+                let operator = child
+                    .named_child(1)
+                    .map(|o| src[o.byte_range()].trim().to_string())
+                    .unwrap_or_default();
                 let right = child
                     .named_child(child.named_child_count() - 1)
                     .ok_or(Failure("assignment".into()))?;
-                let value = if right.kind() == "pipeline" {
+                let mut value = if right.kind() == "pipeline" {
                     self.pipeline(right, src)?
                 } else {
                     self.expr(right, src)?
                 };
+                let target = innermost(left);
+                if target.kind() == "element_access" {
+                    let table = target.named_child(0).ok_or(Failure("index".into()))?;
+                    let key = target.named_child(1).ok_or(Failure("index".into()))?;
+                    let key = self.expr(key, src)?.text();
+                    let name = variable_name(&src[table.byte_range()]);
+                    if let Some(Value::Obj(map)) = self.vars.get_mut(&name) {
+                        map.insert(key, value);
+                    }
+                    return Ok(Value::Null);
+                }
+                let raw = src[target.byte_range()].trim();
+                let name = variable_name(raw);
+                if operator == "+=" {
+                    let old = self.vars.get(&name).cloned().unwrap_or(Value::Null);
+                    value = add(old, value);
+                }
+                if raw.to_ascii_lowercase().starts_with("$global:") {
+                    self.global_names.insert(name.clone());
+                }
                 self.vars.insert(name, value);
                 Ok(Value::Null)
             }
@@ -643,16 +903,12 @@ impl Sim {
                 }
             }
             "verbatim_string_characters" => Ok(Value::Str(unquote(text))),
-            "decimal_integer_literal" | "integer_literal" => Ok(Value::Str(text.to_string())),
-            "variable" => {
-                let name = variable_name(text);
-                Ok(match name.to_ascii_lowercase().as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    "null" => Value::Null,
-                    _ => self.vars.get(&name).cloned().unwrap_or(Value::Null),
-                })
-            }
+            "decimal_integer_literal" | "integer_literal" => Ok(text
+                .trim()
+                .parse::<i64>()
+                .map_or_else(|_| Value::Str(text.to_string()), Value::Int)),
+            "generic_token" => Ok(Value::Str(text.to_string())),
+            "variable" => Ok(self.variable(text)),
             "member_access" => {
                 let object =
                     self.expr(node.named_child(0).ok_or(Failure("member".into()))?, src)?;
@@ -660,14 +916,70 @@ impl Sim {
                     .named_child(1)
                     .map(|n| src[n.byte_range()].to_string())
                     .unwrap_or_default();
-                Ok(match object {
-                    Value::Obj(map) => map
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(&member))
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or(Value::Null),
+                Ok(member_of(&object, &member))
+            }
+            "element_access" => {
+                let object = self.expr(node.named_child(0).ok_or(Failure("index".into()))?, src)?;
+                let key = self.expr(node.named_child(1).ok_or(Failure("index".into()))?, src)?;
+                Ok(match (object, key) {
+                    (Value::Arr(a), Value::Int(i)) => {
+                        a.get(i as usize).cloned().unwrap_or(Value::Null)
+                    }
+                    (Value::Obj(m), k) => m.get(&k.text()).cloned().unwrap_or(Value::Null),
+                    (Value::Str(s), Value::Int(0)) => Value::Str(s),
                     _ => Value::Null,
                 })
+            }
+            "invokation_expression" => self.invoke_method(node, src),
+            "cast_expression" => {
+                let ty = node
+                    .named_child(0)
+                    .map(|n| src[n.byte_range()].to_ascii_lowercase())
+                    .unwrap_or_default();
+                let value = self.expr(node.named_child(1).ok_or(Failure("cast".into()))?, src)?;
+                Ok(cast(&ty, value))
+            }
+            "expression_with_unary_operator" => {
+                let operand =
+                    self.expr(node.named_child(0).ok_or(Failure("unary".into()))?, src)?;
+                let op = text.trim_start();
+                if op.starts_with('[') || op.starts_with('(') {
+                    Ok(operand)
+                } else if op.starts_with(',') {
+                    Ok(Value::Arr(vec![operand]))
+                } else if op.to_ascii_lowercase().starts_with("-not") || op.starts_with('!') {
+                    Ok(Value::Bool(!operand.truthy()))
+                } else {
+                    fail(format!(
+                        "the simulator does not implement the operator in {text}"
+                    ))
+                }
+            }
+            "hash_literal_expression" => {
+                let mut map = BTreeMap::new();
+                let Some(body) = node.named_child(0) else {
+                    return Ok(Value::Obj(map));
+                };
+                let mut cursor = body.walk();
+                let entries: Vec<Node> = body
+                    .named_children(&mut cursor)
+                    .filter(|n| n.kind() == "hash_entry")
+                    .collect();
+                for entry in entries {
+                    let (Some(key), Some(value)) = (
+                        entry.named_child(0),
+                        entry.named_child(entry.named_child_count() - 1),
+                    ) else {
+                        continue;
+                    };
+                    let value = if value.kind() == "pipeline" {
+                        self.pipeline(value, src)?
+                    } else {
+                        self.expr(value, src)?
+                    };
+                    map.insert(src[key.byte_range()].trim().to_string(), value);
+                }
+                Ok(Value::Obj(map))
             }
             "parenthesized_expression" => {
                 let inner = node.named_child(0).ok_or(Failure("parentheses".into()))?;
@@ -685,6 +997,7 @@ impl Sim {
                     for item in items {
                         match self.pipeline(item, src)? {
                             Value::Arr(a) => values.extend(a),
+                            Value::Null => {}
                             v => values.push(v),
                         }
                     }
@@ -696,10 +1009,7 @@ impl Sim {
                     .map(|n| src[n.byte_range()].to_string())
                     .unwrap_or_default(),
             )),
-            // [guid]::NewGuid() and friends: only used to make one-time passwords.
-            "invokation_expression" | "type_literal" => {
-                Ok(Value::Str(format!("opaque-{}", self.org.secure_strings)))
-            }
+            "type_literal" => Ok(Value::Str(format!("opaque-{}", self.org.secure_strings))),
             "array_literal_expression" if node.named_child_count() > 1 => {
                 let mut cursor = node.walk();
                 let items: Vec<Node> = node.named_children(&mut cursor).collect();
@@ -715,14 +1025,29 @@ impl Sim {
             "additive_expression" if node.named_child_count() > 1 => {
                 let mut cursor = node.walk();
                 let items: Vec<Node> = node.named_children(&mut cursor).collect();
-                let mut units: Vec<u16> = Vec::new();
-                for item in items {
-                    match char_unit(&src[item.byte_range()]) {
-                        Some(unit) => units.push(unit),
-                        None => units.extend(self.expr(item, src)?.text().encode_utf16()),
+                if items
+                    .iter()
+                    .any(|i| char_unit(&src[i.byte_range()]).is_some())
+                {
+                    let mut units: Vec<u16> = Vec::new();
+                    for item in items {
+                        match char_unit(&src[item.byte_range()]) {
+                            Some(unit) => units.push(unit),
+                            None => units.extend(self.expr(item, src)?.text().encode_utf16()),
+                        }
                     }
+                    return Ok(Value::Str(String::from_utf16_lossy(&units)));
                 }
-                Ok(Value::Str(String::from_utf16_lossy(&units)))
+                self.binary(node, src)
+            }
+            "logical_expression"
+            | "comparison_expression"
+            | "format_expression"
+            | "multiplicative_expression"
+            | "bitwise_expression"
+                if node.named_child_count() > 1 =>
+            {
+                self.binary(node, src)
             }
             _ if node.named_child_count() == 1 => {
                 self.expr(node.named_child(0).ok_or(Failure("expr".into()))?, src)
@@ -733,12 +1058,187 @@ impl Sim {
         }
     }
 
+    fn variable(&self, text: &str) -> Value {
+        let raw = text.trim().trim_start_matches('$');
+        if let Some(name) = raw.strip_prefix("env:") {
+            return match name.to_ascii_lowercase().as_str() {
+                "computername" => Value::Str(self.local.clone()),
+                "temp" => Value::Str("C:\\Windows\\Temp".into()),
+                "exchangeinstallpath" => Value::Str(EXCHANGE_INSTALL_PATH.into()),
+                _ => Value::Null,
+            };
+        }
+        let name = variable_name(text);
+        match name.to_ascii_lowercase().as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            "null" => Value::Null,
+            _ => self
+                .vars
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null),
+        }
+    }
+
+    /// Left-associative binary operators: the operands are the named children, the operators
+    /// the tokens between them.
+    fn binary(&mut self, node: Node, src: &str) -> R<Value> {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.children(&mut cursor).collect();
+        let mut value: Option<Value> = None;
+        let mut operator = String::new();
+        for child in children {
+            let is_operator = !child.is_named()
+                || matches!(child.kind(), "comparison_operator" | "format_operator");
+            if is_operator {
+                operator = src[child.byte_range()].trim().to_ascii_lowercase();
+                continue;
+            }
+            let right = self.expr(child, src)?;
+            value = Some(match value {
+                None => right,
+                Some(left) => operate(&operator, left, right)?,
+            });
+        }
+        Ok(value.unwrap_or(Value::Null))
+    }
+
+    /// `$x.Method(…)` and `[Type]::Method(…)`: the few .NET members the plans use.
+    fn invoke_method(&mut self, node: Node, src: &str) -> R<Value> {
+        let target = node.named_child(0).ok_or(Failure("invoke".into()))?;
+        let method = node
+            .named_child(1)
+            .map(|n| src[n.byte_range()].to_ascii_lowercase())
+            .unwrap_or_default();
+        let mut args = Vec::new();
+        if let Some(list) = node.named_child(2).and_then(|l| l.named_child(0)) {
+            let mut cursor = list.walk();
+            let items: Vec<Node> = list.named_children(&mut cursor).collect();
+            for item in items {
+                args.push(self.expr(item, src)?);
+            }
+        }
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
+        if target.kind() == "type_literal" {
+            let ty = src[target.byte_range()].to_ascii_lowercase();
+            return Ok(match (ty.as_str(), method.as_str()) {
+                (_, "isnullorempty") => Value::Bool(arg(0).text().is_empty()),
+                (t, "tostring") if t.contains("bitconverter") => match arg(0) {
+                    Value::Bytes(b) => Value::Str(
+                        b.iter()
+                            .map(|x| format!("{x:02X}"))
+                            .collect::<Vec<_>>()
+                            .join("-"),
+                    ),
+                    _ => Value::Null,
+                },
+                _ => Value::Str(format!("opaque-{}", self.org.secure_strings)),
+            });
+        }
+        let object = self.expr(target, src)?;
+        Ok(match (object, method.as_str()) {
+            (Value::Str(s), "replace") => Value::Str(s.replace(&arg(0).text(), &arg(1).text())),
+            (Value::Str(s), "toupperinvariant" | "toupper") => Value::Str(s.to_uppercase()),
+            (Value::Str(s), "startswith") => Value::Bool(s.starts_with(&arg(0).text())),
+            (Value::Str(s), "substring") => {
+                let from = match arg(0) {
+                    Value::Int(i) => i as usize,
+                    _ => 0,
+                };
+                Value::Str(s.chars().skip(from).collect())
+            }
+            (Value::Str(s), "trim") => Value::Str(s.trim().to_string()),
+            (Value::Str(s), "tostring") => Value::Str(s),
+            (Value::Date(d), "touniversaltime") => Value::Date(d),
+            (Value::Date(d), "addhours") => Value::Date(d + Duration::hours(number(&arg(0)))),
+            (Value::Date(d), "addseconds") => Value::Date(d + Duration::seconds(number(&arg(0)))),
+            (Value::Date(d), "tostring") => {
+                Value::Str(d.to_rfc3339_opts(SecondsFormat::Secs, true))
+            }
+            (Value::Obj(m), "containskey") => Value::Bool(m.contains_key(&arg(0).text())),
+            (Value::Obj(m), "computehash") if m.contains_key("__sha1") => match arg(0) {
+                Value::Bytes(b) => Value::Bytes(sha1_bytes(&b)),
+                _ => Value::Null,
+            },
+            (_, other) => {
+                return fail(format!(
+                    "the simulator does not implement the method {other}"
+                ));
+            }
+        })
+    }
+
+    /// Calls a function the script or the prelude defined: its parameters bound by name, then
+    /// by position; its own variables discarded afterwards, `$global:` ones kept.
+    fn call_function(
+        &mut self,
+        body: &str,
+        params: &BTreeMap<String, Value>,
+        positional: Vec<Value>,
+    ) -> R<Value> {
+        let inner = body
+            .trim()
+            .strip_prefix('{')
+            .and_then(|b| b.strip_suffix('}'))
+            .unwrap_or(body)
+            .to_string();
+        let tree = self.parse(&inner)?;
+        let names = parameter_names(tree.root_node(), &inner);
+        let saved = self.vars.clone();
+        let mut positional = positional.into_iter();
+        for name in &names {
+            let value = params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .or_else(|| positional.next())
+                .unwrap_or(Value::Null);
+            self.vars.insert(name.clone(), value);
+        }
+        let result = self.run_block(&inner);
+        let globals: Vec<(String, Value)> = self
+            .global_names
+            .iter()
+            .filter_map(|n| self.vars.get(n).map(|v| (n.clone(), v.clone())))
+            .collect();
+        self.vars = saved;
+        self.vars.extend(globals);
+        match result {
+            Ok(values) => Ok(collapse(values)),
+            Err(Failure(m)) if m == format!("{FLOW}return") => {
+                Ok(collapse(self.returned.take().unwrap_or_default()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn command(&mut self, node: Node, src: &str, input: Option<Value>) -> R<Value> {
         let mut cursor = node.walk();
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         let first = children.first().ok_or(Failure("command".into()))?;
         if first.kind() == "command_invokation_operator" {
-            // The runner's prelude: `. ([ScriptBlock]::Create(...))` defines its functions.
+            let operator = src[first.byte_range()].trim().to_string();
+            let target = children
+                .get(1)
+                .map(|n| src[n.byte_range()].to_string())
+                .unwrap_or_default();
+            if operator == "&" {
+                let block = self.variable(target.trim());
+                return match block {
+                    Value::Block(code) => self.invoke_block(&code),
+                    other => fail(format!("& needs a script block, not {}", other.text())),
+                };
+            }
+            if target.contains("RemoteExchange.ps1") && target.contains("ExchangeInstallPath") {
+                self.remote_exchange_loaded = true;
+            }
+            // `. ([ScriptBlock]::Create(…FromBase64String('…')))`: the runner's prelude; its
+            // functions are defined (the simulator implements some natively, see `NATIVE`).
+            if let Some(code) = base64_literal(&target) {
+                self.define_functions(&code)?;
+            }
             return Ok(Value::Null);
         }
         let name = src[first.byte_range()].to_string();
@@ -776,7 +1276,32 @@ impl Sim {
                 i += 1;
             }
         }
-        self.cmdlet(&name, params, positional, input)
+        let defined = self.functions.get(&name.to_ascii_lowercase()).cloned();
+        match defined {
+            Some(body) if !NATIVE.iter().any(|n| n.eq_ignore_ascii_case(&name)) => {
+                self.call_function(&body, &params, positional)
+            }
+            _ => self.cmdlet(&name, params, positional, input),
+        }
+    }
+
+    /// Defines the functions of a script without running anything else.
+    fn define_functions(&mut self, code: &str) -> R<()> {
+        let tree = self.parse(code)?;
+        let root = tree.root_node();
+        let mut cursor = root.walk();
+        let statements: Vec<Node> = root
+            .named_children(&mut cursor)
+            .flat_map(|n| {
+                let mut c = n.walk();
+                n.named_children(&mut c).collect::<Vec<_>>()
+            })
+            .filter(|n| n.kind() == "function_statement")
+            .collect();
+        for statement in statements {
+            self.exec_node(statement, code)?;
+        }
+        Ok(())
     }
 
     fn fault(&mut self, name: &str, after: bool) -> R<()> {
@@ -837,7 +1362,7 @@ impl Sim {
             .is_some_and(|v| v.text().eq_ignore_ascii_case("SilentlyContinue"));
         let result = self.cmdlet_inner(name, &p, positional, input);
         let result = match result {
-            Err(Failure(m)) if silently && !m.starts_with("injected") => {
+            Err(Failure(m)) if silently && !m.starts_with("injected") && !m.starts_with(FLOW) => {
                 self.org
                     .events
                     .push(format!("{name}: {m} (silently continued)"));
@@ -871,13 +1396,26 @@ impl Sim {
         let now = self.org.now;
         let local = self.local.clone();
         let server_name = text("server").unwrap_or(local.clone());
-        match name.to_ascii_lowercase().as_str() {
+        // EXSIM_PLAIN_SHELL=1: a Windows PowerShell without the Exchange cmdlets until
+        // RemoteExchange.ps1 is dot-sourced and Connect-ExchangeServer has connected, as MEAC
+        // loads them (CSS-Exchange Shared/Confirm-ExchangeShell.ps1).
+        let lower = name.to_ascii_lowercase();
+        if self.plain_shell() && !self.connected && is_exchange_cmdlet(&lower) {
+            return fail(format!(
+                "The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program."
+            ));
+        }
+        let raw_only = self.raw_data_only();
+        match lower.as_str() {
             "write-output" => Ok(p
                 .get("inputobject")
                 .cloned()
                 .or_else(|| positional.into_iter().next())
                 .unwrap_or(Value::Null)),
-            "get-date" => Ok(Value::Date(now)),
+            "get-date" => Ok(match text("format") {
+                Some(_) => Value::Str(now.format("%Y%m%d-%H%M%S").to_string()),
+                None => Value::Date(now),
+            }),
             "convertto-securestring" => {
                 self.org.secure_strings += 1;
                 Ok(Value::Secure(format!(
@@ -933,7 +1471,7 @@ impl Sim {
                             .as_ref()
                             .is_none_or(|t| t.eq_ignore_ascii_case(&c.thumbprint))
                     })
-                    .map(|c| cert_value(c, s))
+                    .map(|c| cert_value(c, s, raw_only))
                     .collect();
                 match thumb {
                     Some(t) if list.is_empty() => fail(format!(
@@ -981,13 +1519,20 @@ impl Sim {
                 let overwrite_anyway =
                     std::env::var("EXSIM_SMTP_OVERWRITE").is_ok_and(|v| v == "1");
                 if services.iter().any(|x| x == "SMTP") || overwrite_anyway {
+                    // The overwrite question needs an answer; -Force gives it. A script run
+                    // without a console (a task, the runner) cannot answer: the cmdlet fails
+                    // (Microsoft Learn, New-ExchangeCertificate -Force: "hides warning or
+                    // confirmation messages").
+                    if !flag("force") {
+                        return fail(NO_PROMPT);
+                    }
                     s.transport = cert.thumbprint.clone();
                 }
                 // -Services IIS binds the Default Web Site (DOMAIN.md §8).
                 if services.iter().any(|x| x == "IIS") {
                     s.front_end = cert.thumbprint.clone();
                 }
-                let value = cert_value(&cert, s);
+                let value = cert_value(&cert, s, raw_only);
                 s.certificates.push(cert);
                 Ok(value)
             }
@@ -1020,6 +1565,13 @@ impl Sim {
                     s.front_end = s.certificates[index].thumbprint.clone();
                 }
                 if services.iter().any(|x| x == "SMTP") {
+                    // Replacing the default SMTP certificate asks "Overwrite the existing default
+                    // SMTP certificate?" unless -Force (Microsoft Learn,
+                    // Enable-ExchangeCertificate -Force; MEAC's New-ExchangeAuthCertificate.ps1
+                    // passes -Force).
+                    if s.transport != s.certificates[index].thumbprint && !flag("force") {
+                        return fail(NO_PROMPT);
+                    }
                     s.transport = s.certificates[index].thumbprint.clone();
                 }
                 let cert = &mut s.certificates[index];
@@ -1099,11 +1651,16 @@ impl Sim {
                         cert.thumbprint
                     ));
                 }
-                let value = cert_value(&cert, s);
+                let value = cert_value(&cert, s, raw_only);
                 s.certificates.push(cert);
                 Ok(value)
             }
             "remove-exchangecertificate" => {
+                // Destructive cmdlets pause for confirmation unless -Confirm:$false (Microsoft
+                // Learn, Exchange cmdlets' -Confirm: "Remove-* cmdlets have a built-in pause").
+                if !matches!(p.get("confirm"), Some(Value::Bool(false))) {
+                    return fail(NO_PROMPT);
+                }
                 let thumb = text("thumbprint").unwrap_or_default();
                 let (current, next) = (self.org.current.clone(), self.org.next.clone());
                 let s = self.server(&server_name)?;
@@ -1180,11 +1737,20 @@ impl Sim {
                         self.org.previous = std::mem::take(&mut self.org.current);
                         self.org.current = std::mem::take(&mut self.org.next);
                         self.org.next_effective = None;
+                        self.org.auth_changed = Some(now);
                         self.org.events.push(
                             "AuthAdmin servicelet published the next certificate (event 2014)"
                                 .into(),
                         );
                     }
+                }
+                // Test fault, not an Exchange rule: EXSIM_SERVICE_STUCK=SERVER, the service does
+                // not start again there (a dependency or a certificate problem on start).
+                let stuck = std::env::var("EXSIM_SERVICE_STUCK")
+                    .is_ok_and(|s| s.eq_ignore_ascii_case(&local));
+                self.org.stopped.retain(|s| !s.eq_ignore_ascii_case(&local));
+                if stuck {
+                    self.org.stopped.push(local.clone());
                 }
                 self.org
                     .events
@@ -1205,9 +1771,200 @@ impl Sim {
                 };
                 let name = self.server(&computer)?.name.clone();
                 let saved = std::mem::replace(&mut self.local, name);
-                let result = self.exec_code(&body);
+                let result = self.invoke_block(&body);
                 self.local = saved;
-                result.map(|_| Value::Null)
+                result
+            }
+            "where-object" | "foreach-object" => {
+                let Some(Value::Block(block)) = positional.into_iter().next() else {
+                    return fail(format!("{name}: a script block is required"));
+                };
+                let mut kept = Vec::new();
+                for item in items(input.unwrap_or(Value::Null)) {
+                    self.vars.insert("_".into(), item.clone());
+                    let result = self.invoke_block(&block)?;
+                    if lower == "where-object" {
+                        if result.truthy() {
+                            kept.push(item);
+                        }
+                    } else {
+                        kept.extend(items(result));
+                    }
+                }
+                Ok(collapse(kept))
+            }
+            "select-object" => {
+                let first = p.get("first").map(number).unwrap_or(i64::MAX);
+                let list = items(input.unwrap_or(Value::Null));
+                Ok(collapse(
+                    list.into_iter().take(first.max(0) as usize).collect(),
+                ))
+            }
+            "out-null" => Ok(Value::Null),
+            "write-host" => {
+                let value = p
+                    .get("object")
+                    .cloned()
+                    .or_else(|| positional.into_iter().next())
+                    .unwrap_or(Value::Null);
+                self.out.push(value.text());
+                Ok(Value::Null)
+            }
+            // A console-less host cannot prompt (the runner and the tests have no console).
+            "read-host" => fail(NO_PROMPT),
+            "get-command" => {
+                if self.plain_shell() && !self.connected {
+                    return fail("The term is not recognized as the name of a cmdlet.");
+                }
+                Ok(Value::Obj(BTreeMap::new()))
+            }
+            "connect-exchangeserver" => {
+                if !self.remote_exchange_loaded {
+                    return fail(
+                        "The term 'Connect-ExchangeServer' is not recognized as the name of a cmdlet: dot-source RemoteExchange.ps1 first.",
+                    );
+                }
+                self.connected = true;
+                self.org.events.push(format!(
+                    "{local}: Connect-ExchangeServer -auto (RemoteExchange.ps1)"
+                ));
+                Ok(Value::Null)
+            }
+            // Loads the snap-in (it works on a server, but is not Microsoft's supported way:
+            // recorded so that tests can tell which way a script took).
+            "add-pssnapin" => {
+                self.connected = true;
+                self.org.events.push(format!(
+                    "{local}: Add-PSSnapin {}",
+                    positional.first().map(Value::text).unwrap_or_default()
+                ));
+                Ok(Value::Null)
+            }
+            "join-path" => {
+                let mut parts = positional.iter().map(Value::text).collect::<Vec<_>>();
+                parts.extend(text("path"));
+                parts.extend(text("childpath"));
+                Ok(Value::Str(
+                    parts
+                        .iter()
+                        .map(|p| p.trim_end_matches('\\').to_string())
+                        .collect::<Vec<_>>()
+                        .join("\\"),
+                ))
+            }
+            "new-item" => Ok(Value::Null),
+            "test-path" => {
+                let path = text("path")
+                    .or_else(|| positional.first().map(Value::text))
+                    .unwrap_or_default();
+                Ok(Value::Bool(self.org.files.contains_key(&path)))
+            }
+            "get-content" => {
+                let path = text("path")
+                    .or_else(|| positional.first().map(Value::text))
+                    .unwrap_or_default();
+                match self.org.files.get(&path) {
+                    Some(lines) => Ok(Value::Arr(
+                        lines.iter().map(|l| Value::Str(l.clone())).collect(),
+                    )),
+                    None => fail(format!(
+                        "Cannot find path '{path}' because it does not exist."
+                    )),
+                }
+            }
+            "add-content" => {
+                let path = text("path").unwrap_or_default();
+                let value = text("value").unwrap_or_default();
+                self.org.files.entry(path).or_default().push(value);
+                Ok(Value::Null)
+            }
+            "start-sleep" => {
+                self.org.now += Duration::seconds(p.get("seconds").map(number).unwrap_or(1));
+                Ok(Value::Null)
+            }
+            "new-object" => {
+                let ty = positional
+                    .first()
+                    .map(Value::text)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let mut m = BTreeMap::new();
+                if ty.ends_with("sha1cryptoserviceprovider") {
+                    m.insert("__sha1".into(), Value::Bool(true));
+                } else if ty.ends_with("x509certificate2") {
+                    let raw = items(p.get("argumentlist").cloned().unwrap_or(Value::Null))
+                        .into_iter()
+                        .find_map(|v| match v {
+                            Value::Bytes(b) => Some(b),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    let facts = Certificate::from_der(&raw)
+                        .map_err(|e| Failure(format!("Cannot find the requested object: {e}")))?;
+                    m.insert(
+                        "Thumbprint".into(),
+                        Value::Str(Thumbprint::of_der(&raw).to_string()),
+                    );
+                    m.insert("Subject".into(), Value::Str(facts.subject.clone()));
+                    m.insert("NotAfter".into(), Value::Date(facts.not_after));
+                } else {
+                    return fail(format!("New-Object: the simulator does not implement {ty}"));
+                }
+                Ok(Value::Obj(m))
+            }
+            // Get-Service on the server the shell runs on (Invoke-Command moves it): Running
+            // unless a restart left MSExchangeServiceHost stopped (EXSIM_SERVICE_STUCK).
+            "get-service" => {
+                let service = text("name").unwrap_or_default();
+                let stopped = service.eq_ignore_ascii_case("MSExchangeServiceHost")
+                    && self
+                        .org
+                        .stopped
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&local));
+                let mut m = BTreeMap::new();
+                m.insert("Name".into(), Value::Str(service));
+                m.insert(
+                    "Status".into(),
+                    Value::Str(if stopped { "Stopped" } else { "Running" }.into()),
+                );
+                Ok(Value::Obj(m))
+            }
+            // IIS WebAdministration's Get-WebAppPoolState: Restart-WebAppPool (Microsoft Learn)
+            // leaves the pool Started.
+            "get-webapppoolstate" => {
+                let mut m = BTreeMap::new();
+                m.insert("Value".into(), Value::Str("Started".into()));
+                Ok(Value::Obj(m))
+            }
+            "get-renewservicenames" => {
+                let services = p
+                    .get("services")
+                    .cloned()
+                    .or_else(|| positional.into_iter().next())
+                    .unwrap_or(Value::Null)
+                    .text();
+                let names: Vec<Value> = if let Ok(flags) = services.trim().parse::<u32>() {
+                    [
+                        (1, "IMAP"),
+                        (2, "POP"),
+                        (4, "UM"),
+                        (8, "IIS"),
+                        (16, "SMTP"),
+                        (32, "Federation"),
+                        (64, "UMCallRouter"),
+                    ]
+                    .iter()
+                    .filter(|(bit, _)| flags & bit != 0)
+                    .map(|(_, n)| Value::Str(n.to_string()))
+                    .collect()
+                } else {
+                    services
+                        .split(',')
+                        .map(|x| Value::Str(x.trim().to_string()))
+                        .collect()
+                };
+                Ok(Value::Arr(names))
             }
             other => fail(format!(
                 "The term '{other}' is not recognized as the name of a cmdlet (simulator)"
@@ -1216,6 +1973,16 @@ impl Sim {
     }
 
     fn set_auth_config(&mut self, p: &BTreeMap<String, Value>) -> R<Value> {
+        let result = self.set_auth_config_inner(p);
+        if result.is_ok() {
+            // Any change of the AD object moves its whenChanged (Microsoft Learn, Active
+            // Directory schema, When-Changed; DOMAIN.md §8: AuthConfig is an AD object).
+            self.org.auth_changed = Some(self.org.now);
+        }
+        result
+    }
+
+    fn set_auth_config_inner(&mut self, p: &BTreeMap<String, Value>) -> R<Value> {
         let now = self.org.now;
         let force = p.get("force").is_some_and(Value::truthy);
         let clear = p.get("clearpreviouscertificate").is_some_and(Value::truthy);
@@ -1386,19 +2153,49 @@ impl Sim {
         Ok(Value::Null)
     }
 
-    /// The runner's `Get-RenewState`, natively.
+    /// The runner's `Get-RenewState`, natively, except each certificate while the shell returns
+    /// RawData only: then the prelude's own `ConvertTo-RenewCertificateEntry` makes the entry.
     fn renew_state(&mut self, servers: Vec<String>, nonce: &str) {
         let when = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let list: Vec<Json> = servers
-            .iter()
-            .map(|name| match self.server(name) {
-                Ok(s) => json!({
-                    "name": s.name, "reachable": true, "error": null, "transport": s.transport,
-                    "certificates": s.certificates.iter().map(|c| json!({"thumbprint": c.thumbprint, "services": s.services_text(c), "not_after": when(c.facts().not_after), "subject": c.facts().subject})).collect::<Vec<_>>(),
-                }),
-                Err(Failure(e)) => json!({"name": name, "reachable": false, "error": e, "transport": null, "certificates": []}),
-            })
-            .collect();
+        let raw_only = self.raw_data_only();
+        let entry_function = self
+            .functions
+            .get("convertto-renewcertificateentry")
+            .cloned()
+            .filter(|_| raw_only);
+        let mut list: Vec<Json> = Vec::new();
+        for name in &servers {
+            let server = match self.server(name) {
+                Ok(s) => s.clone(),
+                Err(Failure(e)) => {
+                    list.push(json!({"name": name, "reachable": false, "error": e, "transport": null, "certificates": []}));
+                    continue;
+                }
+            };
+            let mut certificates = Vec::new();
+            for c in &server.certificates {
+                certificates.push(match &entry_function {
+                    Some(body) => {
+                        let object = cert_value(c, &server, true);
+                        match self.call_function(body, &BTreeMap::new(), vec![object]) {
+                            Ok(Value::Obj(m)) => json!({
+                                "thumbprint": m.get("thumbprint").map(Value::text),
+                                "services": m.get("services").map(Value::text),
+                                "not_after": m.get("not_after").map(Value::text),
+                                "subject": m.get("subject").map(Value::text),
+                            }),
+                            Ok(other) => json!({"thumbprint": other.text()}),
+                            Err(Failure(e)) => json!({"thumbprint": format!("ERROR {e}")}),
+                        }
+                    }
+                    None => json!({"thumbprint": c.thumbprint, "services": server.services_text(c), "not_after": when(c.facts().not_after), "subject": c.facts().subject}),
+                });
+            }
+            list.push(json!({
+                "name": server.name, "reachable": true, "error": null, "transport": server.transport,
+                "certificates": certificates,
+            }));
+        }
         let new: BTreeMap<String, String> = self
             .vars
             .iter()
@@ -1490,9 +2287,48 @@ impl Sim {
             }
         }
         if let Err(Failure(e)) = self.exec_node(root, line) {
+            if e.starts_with(FLOW) {
+                self.finish(0);
+            }
             self.out.push(format!("ERROR: {e}"));
         }
         self.save();
+    }
+
+    /// Writes what is left and ends the process, as `exit` ends PowerShell.
+    fn finish(&mut self, code: i32) -> ! {
+        self.save();
+        let mut stdout = std::io::stdout();
+        for out in self.out.drain(..) {
+            let mut bytes = oem_850(&out);
+            bytes.push(b'\n');
+            let _ = stdout.write_all(&bytes);
+        }
+        let _ = stdout.flush();
+        std::process::exit(code)
+    }
+
+    /// `powershell.exe -File script.ps1 [-Yes] [-DryRun]`: the whole generated script, its
+    /// functions interpreted (except `NATIVE`), its exit code the process's.
+    fn run_script(&mut self, code: &str, switches: &[String]) -> ! {
+        for switch in ["Yes", "DryRun"] {
+            let on = switches
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&format!("-{switch}")));
+            self.vars.insert(switch.into(), Value::Bool(on));
+        }
+        let result = self.exec_code(code);
+        let status = match result {
+            Ok(()) => 0,
+            Err(Failure(e)) => match e.strip_prefix(&format!("{FLOW}exit ")) {
+                Some(n) => n.trim().parse().unwrap_or(1),
+                None => {
+                    self.out.push(format!("ERROR: {e}"));
+                    1
+                }
+            },
+        };
+        self.finish(status)
     }
 }
 
@@ -1509,9 +2345,21 @@ fn first_command(root: Node) -> Option<Node> {
     }
 }
 
-fn cert_value(c: &SimCert, server: &SimServer) -> Value {
+/// A certificate as the Exchange shell returns it. `raw_only`: with PowerShell serialization
+/// signing and an expired (or locally missing) Auth Certificate the objects fail to
+/// deserialize and carry RawData only (CSS-Exchange
+/// Shared/CertificateFunctions/Import-ExchangeCertificateFromRawData.ps1, used by MEAC's
+/// Get-ExchangeServerCertificate.ps1 and New-ExchangeAuthCertificate.ps1; DOMAIN.md §8).
+fn cert_value(c: &SimCert, server: &SimServer, raw_only: bool) -> Value {
     let facts = c.facts();
     let mut m = BTreeMap::new();
+    if raw_only {
+        m.insert(
+            "RawData".into(),
+            Value::Bytes(STANDARD.decode(&c.der).unwrap_or_default()),
+        );
+        return Value::Obj(m);
+    }
     m.insert("Thumbprint".into(), Value::Str(c.thumbprint.clone()));
     m.insert("Subject".into(), Value::Str(facts.subject.clone()));
     m.insert("FriendlyName".into(), Value::Str(c.friendly_name.clone()));
@@ -1676,6 +2524,18 @@ fn main() {
             )
             .map_err(|e| e.to_string())
         })(),
+        // A development aid: the syntax tree the simulator reads a file as.
+        Some("tree") => (|| -> Result<(), String> {
+            let file = args.get(2).ok_or("tree FILE")?;
+            let code = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+            let mut parser = Parser::new();
+            parser
+                .set_language(&tree_sitter_powershell::LANGUAGE.into())
+                .map_err(|e| e.to_string())?;
+            let tree = parser.parse(&code, None).ok_or("parse")?;
+            println!("{}", tree.root_node().to_sexp());
+            Ok(())
+        })(),
         _ => shell(),
     };
     if let Err(e) = result {
@@ -1708,7 +2568,19 @@ fn shell() -> Result<(), String> {
         local,
         out: Vec::new(),
         parser,
+        functions: BTreeMap::new(),
+        sinks: Vec::new(),
+        returned: None,
+        global_names: Default::default(),
+        remote_exchange_loaded: false,
+        connected: false,
     };
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "script") {
+        let file = args.get(2).ok_or("script FILE [-Yes] [-DryRun]")?;
+        let code = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+        sim.run_script(&code, &args[3..]);
+    }
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
     for line in stdin.lock().lines() {
@@ -1726,4 +2598,233 @@ fn shell() -> Result<(), String> {
     }
     sim.save();
     Ok(())
+}
+
+/// What a prompting cmdlet answers in a host without a console: PowerShell cannot ask, so the
+/// cmdlet fails (Microsoft Learn, about_Preference_Variables and the Exchange cmdlets' -Confirm
+/// and -Force parameters).
+const NO_PROMPT: &str = "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available: the cmdlet asks for confirmation (pass -Confirm:$false or -Force)";
+
+fn is_exchange_cmdlet(name: &str) -> bool {
+    name.ends_with("-exchangecertificate")
+        || matches!(
+            name,
+            "get-authconfig"
+                | "set-authconfig"
+                | "get-transportservice"
+                | "get-hybridconfiguration"
+        )
+}
+
+/// Marks control flow (`return`, `exit` …) travelling up as a failure; `catch` ignores it.
+const FLOW: &str = "\u{0}flow:";
+
+/// `$env:ExchangeInstallPath` on the simulated servers.
+const EXCHANGE_INSTALL_PATH: &str = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\";
+
+/// Functions of the script and the prelude the simulator implements natively (from the
+/// Microsoft code they follow); every other defined function runs as written.
+const NATIVE: &[&str] = &[
+    "Copy-RenewAuthCertificate",
+    "Restore-RenewTransport",
+    "Set-RenewBackEndCertificate",
+    "Get-RenewServiceNames",
+];
+
+fn collapse(mut values: Vec<Value>) -> Value {
+    match values.len() {
+        0 => Value::Null,
+        1 => values.remove(0),
+        _ => Value::Arr(values),
+    }
+}
+
+fn items(value: Value) -> Vec<Value> {
+    match value {
+        Value::Null => Vec::new(),
+        Value::Arr(a) => a,
+        other => vec![other],
+    }
+}
+
+fn number(value: &Value) -> i64 {
+    match value {
+        Value::Int(i) => *i,
+        other => other.text().trim().parse().unwrap_or(0),
+    }
+}
+
+/// `$a + $b` and `+=`: arrays grow, numbers add, anything else concatenates as text.
+fn add(left: Value, right: Value) -> Value {
+    match (left, right) {
+        (Value::Null, r) => r,
+        (Value::Arr(mut a), Value::Arr(b)) => {
+            a.extend(b);
+            Value::Arr(a)
+        }
+        (Value::Arr(mut a), r) => {
+            a.push(r);
+            Value::Arr(a)
+        }
+        (Value::Int(a), r @ (Value::Int(_) | Value::Str(_))) => Value::Int(a + number(&r)),
+        (l, r) => Value::Str(l.text() + &r.text()),
+    }
+}
+
+/// PowerShell compares strings case-insensitively; dates and numbers by value.
+fn compare(left: &Value, right: &Value) -> Option<std::cmp::Ordering> {
+    match (left, right) {
+        (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+        (Value::Int(a), b) => Some(a.cmp(&number(b))),
+        (a, Value::Int(b)) => Some(number(a).cmp(b)),
+        (a, b) => Some(
+            a.text()
+                .to_ascii_lowercase()
+                .cmp(&b.text().to_ascii_lowercase()),
+        ),
+    }
+}
+
+fn equal(left: &Value, right: &Value) -> bool {
+    match (left, right) {
+        (Value::Null, Value::Null) => true,
+        (Value::Null, _) | (_, Value::Null) => false,
+        (a, b) => compare(a, b) == Some(std::cmp::Ordering::Equal),
+    }
+}
+
+fn operate(operator: &str, left: Value, right: Value) -> R<Value> {
+    use std::cmp::Ordering::*;
+    let ordered = |wanted: &[std::cmp::Ordering]| {
+        Value::Bool(compare(&left, &right).is_some_and(|o| wanted.contains(&o)))
+    };
+    Ok(match operator {
+        "-eq" => Value::Bool(equal(&left, &right)),
+        "-ne" => Value::Bool(!equal(&left, &right)),
+        "-gt" => ordered(&[Greater]),
+        "-ge" => ordered(&[Greater, Equal]),
+        "-lt" => ordered(&[Less]),
+        "-le" => ordered(&[Less, Equal]),
+        "-contains" => Value::Bool(items(left).iter().any(|v| equal(v, &right))),
+        "-notcontains" => Value::Bool(!items(left).iter().any(|v| equal(v, &right))),
+        "-and" => Value::Bool(left.truthy() && right.truthy()),
+        "-or" => Value::Bool(left.truthy() || right.truthy()),
+        "+" => add(left, right),
+        "-join" => Value::Str(
+            items(left)
+                .iter()
+                .map(Value::text)
+                .collect::<Vec<_>>()
+                .join(&right.text()),
+        ),
+        // Only the patterns the plans use: an escaped literal character (`'\.'`).
+        "-split" => {
+            let pattern = right.text().replace('\\', "");
+            Value::Arr(
+                left.text()
+                    .split(pattern.as_str())
+                    .map(|p| Value::Str(p.to_string()))
+                    .collect(),
+            )
+        }
+        "-f" => {
+            let args = items(right);
+            let mut text = left.text();
+            for (i, arg) in args.iter().enumerate() {
+                text = text.replace(&format!("{{{i}}}"), &arg.text());
+            }
+            Value::Str(text)
+        }
+        other => {
+            return fail(format!(
+                "the simulator does not implement the operator {other}"
+            ));
+        }
+    })
+}
+
+fn member_of(object: &Value, member: &str) -> Value {
+    match (object, member.to_ascii_lowercase().as_str()) {
+        (Value::Arr(a), "count" | "length") => Value::Int(a.len() as i64),
+        (Value::Null, "count") => Value::Int(0),
+        (Value::Str(s), "length") => Value::Int(s.chars().count() as i64),
+        (Value::Obj(m), "keys") if !m.contains_key("Keys") => {
+            Value::Arr(m.keys().map(|k| Value::Str(k.clone())).collect())
+        }
+        (Value::Obj(m), _) => m
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(member))
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Null),
+        (Value::Date(d), "touniversaltime") => Value::Date(*d),
+        (_, "count") => Value::Int(1),
+        _ => Value::Null,
+    }
+}
+
+fn cast(ty: &str, value: Value) -> Value {
+    match ty.trim_matches(['[', ']']) {
+        "string" => match value {
+            Value::Null => Value::Str(String::new()),
+            other => Value::Str(other.text()),
+        },
+        "int" => Value::Int(number(&value)),
+        "bool" => Value::Bool(value.truthy()),
+        "datetime" => match value {
+            Value::Str(s) => DateTime::parse_from_rfc3339(&s)
+                .map(|d| Value::Date(d.with_timezone(&Utc)))
+                .unwrap_or(Value::Null),
+            other => other,
+        },
+        _ => value,
+    }
+}
+
+fn sha1_bytes(bytes: &[u8]) -> Vec<u8> {
+    let hex = Thumbprint::of_der(bytes).to_string();
+    (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The names of a script block's `param(…)` variables, in order.
+fn parameter_names(root: Node, src: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if node.kind() == "script_parameter" {
+            let mut c = node.walk();
+            if let Some(v) = node.named_children(&mut c).find(|n| n.kind() == "variable") {
+                names.push((v.start_byte(), variable_name(&src[v.byte_range()])));
+            }
+            continue;
+        }
+        if matches!(node.kind(), "script_block_body" | "statement_list") {
+            continue;
+        }
+        let mut c = node.walk();
+        stack.extend(node.named_children(&mut c));
+    }
+    names.sort();
+    names.into_iter().map(|(_, n)| n).collect()
+}
+
+/// The node an expression wrapper chain (`logical_expression` … `unary_expression`) holds.
+fn innermost(mut node: Node) -> Node {
+    while node.named_child_count() == 1 && node.kind() != "element_access" {
+        match node.named_child(0) {
+            Some(child) => node = child,
+            None => break,
+        }
+    }
+    node
+}
+
+/// The base64 text of the runner's prelude line, decoded.
+fn base64_literal(text: &str) -> Option<String> {
+    let start = text.find("FromBase64String('")? + "FromBase64String('".len();
+    let end = start + text[start..].find('\'')?;
+    let bytes = STANDARD.decode(&text[start..end]).ok()?;
+    String::from_utf8(bytes).ok()
 }

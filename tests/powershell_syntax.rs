@@ -134,3 +134,21 @@ fn the_check_catches_broken_scripts() {
     let (line, column, _) = first_syntax_error(stray_paren).expect("stray paren is an error");
     assert_eq!((line, column), (2, 20), "points at the extra parenthesis");
 }
+
+/// Issue 15 item 9. The collector cannot run here; what it does with the Exchange shell's
+/// objects is checked in its text: RawData-only certificates (serialization signing with an
+/// expired Auth Certificate) get the SHA-1 of RawData as thumbprint instead of being skipped,
+/// and the cmdlets are loaded the supported way, as MEAC does, never from the snap-in. Failed
+/// before: the collector skipped a certificate without Thumbprint and added the snap-in.
+#[test]
+fn the_collector_reads_rawdata_only_certificates_and_loads_exchange_the_supported_way() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/windows/Export-ExchangeAuthState.ps1");
+    let collector = std::fs::read_to_string(path).expect("collector");
+    assert!(collector.contains("$thumbprint = Get-RawDataThumbprint ([byte[]]$rawData)"));
+    assert!(collector.contains("SHA1CryptoServiceProvider"));
+    assert!(!collector.contains("without RawData or Thumbprint was skipped"));
+    assert!(collector.contains("Connect-ExchangeServer -auto -ClientApplication:ManagementShell"));
+    assert!(collector.contains("'bin\\RemoteExchange.ps1'"));
+    assert!(!collector.contains("Add-PSSnapin"));
+}

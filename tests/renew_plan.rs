@@ -12,6 +12,7 @@ use exchange_authcert::judge::{Policy, judge};
 use exchange_authcert::model::ExchangeState;
 use exchange_authcert::renew::powershell::{Arg, Statement, ThumbRef};
 use exchange_authcert::renew::{Check, Plan, RenewOptions, Scenario, decide};
+use serde_json::Value;
 
 fn state_of(org: &SimOrg) -> ExchangeState {
     let path = org.export("bundle.json");
@@ -87,7 +88,9 @@ fn assert_invariants(plan: &Plan, options: &RenewOptions) {
                         .expect("Enable names a thumbprint");
                     match target {
                         Arg::Property(_, "InternalTransportCertificateThumbprint") => {}
-                        Arg::Property(_, "Thumbprint") => {
+                        // The renewed certificate, by the thumbprint the step remembered
+                        // (RawData-only objects have no Thumbprint property).
+                        Arg::Thumb(ThumbRef::New(slot)) if *slot > 0 => {
                             assert!(step.id.starts_with("renew-selfsigned-"), "{}", step.id)
                         }
                         other => panic!("step {} enables {other:?}", step.id),
@@ -638,4 +641,65 @@ mod staged_next_takes_over {
             + Duration::days(days);
         at.format("%Y-%m-%d").to_string()
     }
+}
+
+/// The "clear" organisation's bundle with AuthConfig's WhenChangedUTC set (or removed).
+fn clear_plan_with_changed_at(changed_at: Option<&str>, extra: &[&str]) -> Value {
+    let org = SimOrg::new("clear");
+    let path = org.export("bundle.json");
+    let mut bundle: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let config = bundle["auth_config"].as_object_mut().unwrap();
+    match changed_at {
+        Some(at) => config.insert("WhenChangedUTC".into(), Value::String(at.into())),
+        None => config.remove("WhenChangedUTC"),
+    };
+    let out = org.path("changed.json");
+    std::fs::write(&out, serde_json::to_string(&bundle).unwrap()).unwrap();
+    let mut c = std::process::Command::new(common::renew::RENEW);
+    c.args(["plan", "--output", "json"])
+        .args(extra)
+        .arg("--bundle")
+        .arg(&out)
+        .args(["--now", common::renew::NOW]);
+    let output = common::renew::run_command(c, None);
+    serde_json::from_slice(&output.stdout).expect("plan JSON")
+}
+
+fn step_ids(plan: &Value) -> Vec<String> {
+    plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 15 item 10a. The previous certificate is cleared only when AuthConfig records that
+/// the current one has been active for --clear-after (WhenChangedUTC), or on --clear-previous;
+/// never from NotBefore + 30 days. The current certificate's NotBefore is 60 days old in all
+/// three bundles. Failed before: a clear step whenever NotBefore + 30 days + 7 days had passed.
+#[test]
+fn the_previous_certificate_is_cleared_only_when_its_successor_is_known_to_be_active() {
+    let recent = clear_plan_with_changed_at(Some("2026-11-29T00:00:00Z"), &[]);
+    assert!(step_ids(&recent).is_empty(), "{recent:#}");
+    assert!(
+        recent["notes"]
+            .to_string()
+            .contains("can be cleared from 2026-12-06"),
+        "{recent:#}"
+    );
+
+    let old = clear_plan_with_changed_at(Some("2026-11-01T00:00:00Z"), &[]);
+    assert_eq!(step_ids(&old), ["clear-previous"], "{old:#}");
+
+    let unknown = clear_plan_with_changed_at(None, &[]);
+    assert!(step_ids(&unknown).is_empty(), "{unknown:#}");
+    assert!(
+        unknown["notes"]
+            .to_string()
+            .contains("does not tell when the current certificate became active"),
+        "{unknown:#}"
+    );
+    let asked = clear_plan_with_changed_at(None, &["--clear-previous"]);
+    assert_eq!(step_ids(&asked), ["clear-previous"], "{asked:#}");
 }

@@ -680,3 +680,119 @@ fn the_new_auth_certificate_is_created_on_a_mailbox_server() {
         plan["steps"][0]
     );
 }
+
+/// A next certificate staged to take over after the current one expires is staged again, by
+/// `run` and by the script, and a rerun leaves it: the done-check is the effective date before
+/// the current certificate's expiry, not "AuthConfig names it as next", which held before the
+/// step. Failed before: `run` took the step as already done and changed nothing (the
+/// effective date stayed after the current certificate's expiry); the script, once steps were
+/// skipped by their verifications, would have too.
+#[test]
+fn a_next_certificate_effective_too_late_is_staged_again_once() {
+    let org = SimOrg::new("restage");
+    let before = org.state();
+    let output = org.run_execute(&[], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        common::renew::text(&output)
+    );
+    let after = org.state();
+    let effective = |org: &Value| {
+        chrono::DateTime::parse_from_rfc3339(org["next_effective"].as_str().unwrap()).unwrap()
+    };
+    assert!(effective(&after) < effective(&before), "{after:#}");
+    assert_eq!(after["next"], before["next"]);
+
+    let org = SimOrg::new("restage");
+    let script = org.script_file("Renew.ps1", &[]);
+    let first = org.run_script(&script, &[]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        common::renew::text(&first)
+    );
+    let after_first = org.state();
+    assert!(
+        effective(&after_first) < effective(&before),
+        "{after_first:#}"
+    );
+    let second = org.run_script(&script, &[]);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        common::renew::text(&second)
+    );
+    assert_eq!(org.state()["next_effective"], after_first["next_effective"]);
+    assert_eq!(org.state()["mutations"], after_first["mutations"]);
+}
+
+/// Issue 15 item 10a, the journal: a bundle without AuthConfig's WhenChangedUTC does not say
+/// since when the current certificate is active, so `plan` leaves the previous one; `run` on
+/// the server reads its journal, where the run that published the certificate saw it current,
+/// and clears the previous one once --clear-after has passed since then. Failed before: the
+/// clearing came from NotBefore + 30 days (here still 12 days away), whatever was recorded.
+#[test]
+fn the_run_journal_records_since_when_the_current_certificate_is_active() {
+    let org = SimOrg::new("publish");
+    let output = org.run_execute(&[], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_ne!(
+        org.state()["previous"],
+        "",
+        "publishing keeps the previous certificate"
+    );
+
+    // Eight days later, a bundle without WhenChangedUTC.
+    let mut state = org.state();
+    let later = common::renew::now() + chrono::Duration::days(8);
+    state["now"] = json!(later.to_rfc3339());
+    std::fs::write(&org.org, serde_json::to_string(&state).unwrap()).unwrap();
+    let bundle = org.export("later.json");
+    let mut json_bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    json_bundle["auth_config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("WhenChangedUTC");
+    std::fs::write(&bundle, serde_json::to_string(&json_bundle).unwrap()).unwrap();
+    let at = later.to_rfc3339();
+    let renew = |args: &[&str]| {
+        let mut c = std::process::Command::new(common::renew::RENEW);
+        c.args(args)
+            .arg("--bundle")
+            .arg(&bundle)
+            .args(["--now", at.as_str()])
+            .env("EXSIM_ORG", &org.org)
+            .current_dir(org.dir.path());
+        common::renew::run_command(c, None)
+    };
+
+    let plan = renew(&["plan", "--output", "json"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).expect("plan JSON");
+    assert!(plan["steps"].as_array().unwrap().is_empty(), "{plan:#}");
+    assert!(
+        plan["notes"].to_string().contains("does not tell"),
+        "{plan:#}"
+    );
+
+    let simulator = common::renew::simulator();
+    let journal = org.path("journal.jsonl");
+    let log = org.path("renewal.log");
+    let output = renew(&[
+        "run",
+        "--execute",
+        "--yes",
+        "--powershell",
+        simulator.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(org.state()["previous"], "", "{}", text(&output));
+}

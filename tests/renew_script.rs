@@ -54,7 +54,18 @@ fn assert_parses(source: &str, what: &str) {
 /// Every command the generated scripts may invoke.
 const ALLOWED: &[&str] = &[
     "Get-Command",
-    "Add-PSSnapin",
+    "Connect-ExchangeServer",
+    "Get-RenewThumbprint",
+    "Assert-RenewRestarted",
+    "Get-Service",
+    "Get-WebAppPoolState",
+    "Test-RenewStepDone",
+    "Add-RenewRecord",
+    "Get-RenewRecorded",
+    "Find-RenewTransportSuccessor",
+    "ConvertTo-RenewCertificateEntry",
+    "Test-Path",
+    "Get-Content",
     "Join-Path",
     "New-Item",
     "Out-Null",
@@ -167,7 +178,8 @@ fn every_scenario_script_parses_and_has_the_safety_parts() {
         );
         for needle in [
             "[switch]$DryRun",
-            "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn",
+            ". (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1')",
+            "Connect-ExchangeServer -auto -ClientApplication:ManagementShell",
             "Logging\\AuthCertificateRenewal",
             "$env:TEMP",
             "Read-Host",
@@ -523,4 +535,214 @@ fn scripts_read_in_the_ansi_code_page_keep_every_name_inside_its_literal() {
         );
         assert!(bytes.is_ascii(), "{name:?}: the script is not ASCII");
     }
+}
+
+/// What a rerun of a script must leave alone: AuthConfig, every store, every transport
+/// certificate and web binding.
+fn snapshot(org: &SimOrg) -> Value {
+    let state = org.state();
+    let servers: Vec<Value> = state["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut thumbprints: Vec<&str> = s["certificates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["thumbprint"].as_str().unwrap())
+                .collect();
+            thumbprints.sort_unstable();
+            serde_json::json!({"transport": s["transport"], "front_end": s["front_end"], "back_end": s["back_end"], "certificates": thumbprints})
+        })
+        .collect();
+    serde_json::json!({"current": state["current"], "previous": state["previous"], "next": state["next"], "servers": servers})
+}
+
+/// Issue 15 item 8. A finished script run again does nothing: every step sees in the live
+/// state (or, for restarts, in the script's record) that it is done; no second Auth
+/// Certificate, no second emergency rotation, no second transport renewal. Failed before: the
+/// rerun created another Auth Certificate and staged it (replace: a second emergency
+/// rotation; stage: a second next certificate), renewed the transport certificate again.
+#[test]
+fn a_finished_script_run_again_changes_nothing() {
+    for (scenario, options) in [
+        ("replace", &["--emergency"][..]),
+        ("stage", &[][..]),
+        ("selfsigned", &["--cleanup"][..]),
+        (
+            "replace-expired-transport",
+            &["--emergency", "--cleanup"][..],
+        ),
+    ] {
+        let org = SimOrg::new(scenario);
+        let script = org.script_file("Renew.ps1", options);
+        let first = org.run_script(&script, &[]);
+        assert_eq!(first.status.code(), Some(0), "{scenario}: {}", text(&first));
+        let after_first = snapshot(&org);
+        let mutations = org.state()["mutations"].clone();
+        let second = org.run_script(&script, &[]);
+        assert_eq!(
+            second.status.code(),
+            Some(0),
+            "{scenario}: {}",
+            text(&second)
+        );
+        assert_eq!(
+            snapshot(&org),
+            after_first,
+            "{scenario}: the rerun changed the organisation"
+        );
+        assert_eq!(
+            org.state()["mutations"],
+            mutations,
+            "{scenario}: the rerun ran a state-changing cmdlet: {}",
+            text(&second)
+        );
+        let log = String::from_utf8_lossy(&second.stdout);
+        assert!(!log.contains(": done"), "{scenario}: {log}");
+        assert!(log.contains("already done"), "{scenario}: {log}");
+    }
+}
+
+/// Issue 15 item 9b. In a plain Windows PowerShell the script loads the Exchange cmdlets as
+/// MEAC does (RemoteExchange.ps1, Connect-ExchangeServer), never the snap-in; inside the
+/// Exchange Management Shell it loads nothing. Failed before: the script added the snap-in.
+#[test]
+fn the_script_loads_exchange_through_remote_exchange_ps1() {
+    let org = SimOrg::new("stage");
+    let script = org.script_file("Renew.ps1", &[]);
+    let output = org.run_script(&script, &[("EXSIM_PLAIN_SHELL", "1")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let events = org.state()["events"].to_string();
+    assert!(events.contains("Connect-ExchangeServer -auto"), "{events}");
+    assert!(!events.contains("Add-PSSnapin"), "{events}");
+
+    let org = SimOrg::new("stage");
+    let script = org.script_file("Renew.ps1", &[]);
+    let output = org.run_script(&script, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let events = org.state()["events"].to_string();
+    assert!(
+        !events.contains("Connect-ExchangeServer") && !events.contains("Add-PSSnapin"),
+        "{events}"
+    );
+}
+
+/// Issue 15 item 9a. With serialization signing and an expired Auth Certificate the shell
+/// returns certificates with RawData only: the script and the guided run take the thumbprint
+/// as the SHA-1 of RawData and complete the emergency sequence. Failed before: the new
+/// certificate's thumbprint was read from `.Thumbprint`, empty, and the step's verification
+/// (or Set-AuthConfig) failed.
+#[test]
+fn rawdata_only_certificates_from_an_expired_auth_certificate_are_understood() {
+    let org = SimOrg::new("replace");
+    let script = org.script_file("Renew.ps1", &["--emergency"]);
+    let output = org.run_script(&script, &[("EXSIM_RAWDATA_ONLY", "1")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(common::renew::current_is_valid_everywhere(&org.state()));
+
+    let org = SimOrg::new("replace");
+    let output = org.run_execute(&["--emergency"], &[("EXSIM_RAWDATA_ONLY", "1")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(common::renew::current_is_valid_everywhere(&org.state()));
+}
+
+/// Issue 15 item 10b. Every cmdlet that would ask in a console gets its answer in the
+/// script: Remove-ExchangeCertificate -Confirm:$false, Enable-ExchangeCertificate for SMTP and
+/// New-ExchangeCertificate -Force; the stricter simulator refuses them otherwise (as a host
+/// without a console does), and every scenario's script still completes.
+#[test]
+fn no_cmdlet_of_a_script_waits_for_an_answer() {
+    for (scenario, options) in SCENARIOS {
+        let org = SimOrg::new(scenario);
+        let script_path = org.script_file("Renew.ps1", options);
+        let script = std::fs::read_to_string(&script_path).unwrap();
+        for line in script.lines().map(str::trim) {
+            if line.starts_with("Remove-ExchangeCertificate") {
+                assert!(line.contains("-Confirm:$false"), "{scenario}: {line}");
+            }
+            if line.starts_with("Enable-ExchangeCertificate")
+                || line.contains("= New-ExchangeCertificate")
+            {
+                assert!(line.contains("-Force"), "{scenario}: {line}");
+            }
+        }
+        if ["hybrid", "unreachable"].contains(scenario) {
+            continue;
+        }
+        let output = org.run_script(&script_path, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{scenario}: {}",
+            text(&output)
+        );
+    }
+}
+
+/// Issue 15 item 10c. A restart that does not come back fails its step, in the script as in
+/// the guided run: MSExchangeServiceHost and both app pools are checked on the server they
+/// were restarted on. Failed before: the restart step reported done whatever the service did.
+#[test]
+fn a_service_that_does_not_come_back_fails_the_restart() {
+    let org = SimOrg::new("replace");
+    let script = org.script_file("Renew.ps1", &["--emergency"]);
+    let output = org.run_script(&script, &[("EXSIM_SERVICE_STUCK", "EXCH02")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        log.contains("EXCH02 after the restart: MSExchangeServiceHost is not running"),
+        "{log}"
+    );
+
+    let org = SimOrg::new("replace");
+    let output = org.run_execute(&["--emergency"], &[("EXSIM_SERVICE_STUCK", "EXCH02")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let journal: Vec<Value> = org.journal();
+    assert!(
+        journal.iter().any(|e| e["event"] == "step_failed"
+            && e["step"] == "restart-exch02"
+            && e.to_string()
+                .contains("MSExchangeServiceHost is not running")),
+        "{journal:#?}"
+    );
+}
+
+/// Issue 15 item 8, a script stopped between creating the new Auth Certificate and staging it:
+/// the rerun takes the certificate from the script's record (the live state does not name it
+/// yet) and stages that one; every server ends with exactly one new Auth Certificate.
+#[test]
+fn a_script_stopped_after_creating_the_certificate_reuses_it() {
+    let org = SimOrg::new("stage");
+    let script = org.script_file("Renew.ps1", &[]);
+    let auth_count = |org: &SimOrg| -> Vec<usize> {
+        org.state()["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s["certificates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["friendly_name"] == "Microsoft Exchange Server Auth Certificate")
+                    .count()
+            })
+            .collect()
+    };
+    let before = auth_count(&org);
+    let first = org.run_script(&script, &[("EXSIM_FAIL_CMDLET", "Set-AuthConfig")]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    assert_eq!(org.state()["next"], "", "the failed run staged nothing");
+    let second = org.run_script(&script, &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let state = org.state();
+    assert_ne!(state["next"], "");
+    assert_eq!(
+        auth_count(&org),
+        before.iter().map(|n| n + 1).collect::<Vec<_>>(),
+        "{state:#}"
+    );
+    assert!(String::from_utf8_lossy(&second.stdout).contains("Step 1: already done"));
 }

@@ -26,10 +26,11 @@
     next to this script. Nothing in Exchange is changed.
 
     Runs in the Exchange Management Shell, or in a plain Windows PowerShell 5.1 on a machine with
-    the Exchange management tools: the Exchange snap-in is then loaded
-    (Microsoft.Exchange.Management.PowerShell.SnapIn, or ...E2010 for older tools). Loading the
-    snap-in also works when the Exchange Management Shell itself cannot start because a
-    certificate has expired.
+    the Exchange management tools: the Exchange cmdlets are then loaded the supported way, as
+    Microsoft's MonitorExchangeAuthCertificate does (RemoteExchange.ps1, Connect-ExchangeServer).
+    With PowerShell serialization signing and an expired Auth Certificate, Get-ExchangeCertificate
+    returns RawData only; the thumbprint is then computed from it (SHA-1), so such a server is
+    still reported with its certificates.
 
     Exit codes: 0 bundle written (problems found in Exchange are recorded in the bundle for the
     check to judge); 1 the bundle could not be written; 2 the Exchange cmdlets are not available or
@@ -62,7 +63,7 @@
     Collects two servers only.
 
 .NOTES
-    Version 1.1.0. Needs read access to the Exchange configuration (View-Only Organization
+    Version 1.2.0. Needs read access to the Exchange configuration (View-Only Organization
     Management is enough). Register it as an hourly task with Register-ExchangeAuthStateTask.ps1.
     Windows PowerShell 5.1 or later.
 #>
@@ -79,7 +80,7 @@ param(
 Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
 
-$CollectorVersion = '1.1.0'
+$CollectorVersion = '1.2.0'
 $BundleSchema = 'exchange-authcert-bundle'
 $BundleSchemaVersion = 1
 $Invariant = [System.Globalization.CultureInfo]::InvariantCulture
@@ -263,36 +264,29 @@ function Get-MajorVersion {
 
 function Import-ExchangeCmdlet {
     # Makes the Exchange cmdlets available: already there in the Exchange Management Shell,
-    # otherwise from the snap-in of the local management tools.
+    # otherwise loaded the supported way, as MEAC does (CSS-Exchange
+    # Shared/Confirm-ExchangeShell.ps1): RemoteExchange.ps1 from the Exchange installation,
+    # then Connect-ExchangeServer -Auto.
     if (Get-Command -Name Get-ExchangeServer -ErrorAction SilentlyContinue) {
         return
     }
     if ($PSVersionTable.PSEdition -eq 'Core') {
-        throw 'The Exchange cmdlets are not available, and PowerShell 7 cannot load the Exchange snap-in. Run this script in Windows PowerShell 5.1 (powershell.exe) or in the Exchange Management Shell.'
+        throw 'The Exchange cmdlets are not available, and PowerShell 7 cannot load the Exchange Management Shell. Run this script in Windows PowerShell 5.1 (powershell.exe) or in the Exchange Management Shell.'
     }
-    $problems = New-Object System.Collections.Generic.List[string]
-    foreach ($snapIn in @('Microsoft.Exchange.Management.PowerShell.SnapIn', 'Microsoft.Exchange.Management.PowerShell.E2010')) {
-        if (-not (Get-PSSnapin -Registered -Name $snapIn -ErrorAction SilentlyContinue)) {
-            continue
-        }
-        try {
-            if (-not (Get-PSSnapin -Name $snapIn -ErrorAction SilentlyContinue)) {
-                Add-PSSnapin -Name $snapIn -ErrorAction Stop
-            }
-        } catch {
-            $problems.Add(('{0}: {1}' -f $snapIn, (Get-OneLine $_)))
-            continue
-        }
-        if (Get-Command -Name Get-ExchangeServer -ErrorAction SilentlyContinue) {
-            Write-Verbose "Loaded the Exchange snap-in $snapIn."
-            return
-        }
+    if ([string]::IsNullOrEmpty($env:ExchangeInstallPath)) {
+        throw 'The Exchange cmdlets are not available and ExchangeInstallPath is not set. Run this script on a machine with the Exchange management tools, in Windows PowerShell 5.1, or in the Exchange Management Shell.'
     }
-    $detail = ''
-    if ($problems.Count -gt 0) {
-        $detail = ' (' + ($problems -join '; ') + ')'
+    $remoteExchange = Join-Path -Path $env:ExchangeInstallPath -ChildPath 'bin\RemoteExchange.ps1'
+    try {
+        . $remoteExchange
+        Connect-ExchangeServer -auto -ClientApplication:ManagementShell
+    } catch {
+        throw ('The Exchange cmdlets are not available ({0}: {1}). Run this script in the Exchange Management Shell.' -f $remoteExchange, (Get-OneLine $_))
     }
-    throw "The Exchange cmdlets are not available$detail. Run this script on a machine with the Exchange management tools, in Windows PowerShell 5.1, or in the Exchange Management Shell."
+    if (-not (Get-Command -Name Get-ExchangeServer -ErrorAction SilentlyContinue)) {
+        throw 'Connect-ExchangeServer did not make the Exchange cmdlets available. Run this script in the Exchange Management Shell.'
+    }
+    Write-Verbose "Connected to Exchange through $remoteExchange."
 }
 
 function Get-AuthConfigEntry {
@@ -373,15 +367,34 @@ function Get-TargetServer {
     return @{ Targets = $targets; Unknown = $unknown }
 }
 
+function Get-RawDataThumbprint {
+    # Upper-case hex SHA-1 of a certificate's DER, which is its thumbprint.
+    param([byte[]]$RawData)
+    $sha1 = New-Object System.Security.Cryptography.SHA1CryptoServiceProvider
+    try {
+        return ([System.BitConverter]::ToString($sha1.ComputeHash($RawData))).Replace('-', '')
+    } finally {
+        $sha1.Dispose()
+    }
+}
+
 function Get-CertificateEntry {
     # Emits one ordered hashtable per certificate of the list.
     param($Certificates, [string]$ServerName)
     foreach ($certificate in $Certificates) {
         $rawData = Get-PropertyValue $certificate 'RawData'
-        $thumbprint = ConvertTo-Text (Get-PropertyValue $certificate 'Thumbprint')
-        if ($null -eq $rawData -or $null -eq $thumbprint) {
-            Write-Warning ('{0}: a certificate without RawData or Thumbprint was skipped.' -f $ServerName)
+        if ($null -eq $rawData) {
+            Write-Warning ('{0}: a certificate without RawData was skipped.' -f $ServerName)
             continue
+        }
+        # With PowerShell serialization signing and an expired Auth Certificate the objects
+        # arrive with RawData only (CSS-Exchange
+        # Shared/CertificateFunctions/Import-ExchangeCertificateFromRawData.ps1, used by MEAC's
+        # Get-ExchangeServerCertificate.ps1): the thumbprint is the SHA-1 of RawData, and the
+        # check reads every other fact from RawData anyway.
+        $thumbprint = ConvertTo-Text (Get-PropertyValue $certificate 'Thumbprint')
+        if ($null -eq $thumbprint) {
+            $thumbprint = Get-RawDataThumbprint ([byte[]]$rawData)
         }
         [ordered]@{
             thumbprint    = $thumbprint.ToUpperInvariant()

@@ -103,6 +103,11 @@ struct RenewArgs {
         allow_hyphen_values = true
     )]
     clear_after: String,
+    /// Clear the previous certificate even when the bundle does not tell since when the current
+    /// one is active (AuthConfig's WhenChangedUTC, collector 1.1.0); never before it is on
+    /// every server, unless the previous one has expired.
+    #[arg(long)]
+    clear_previous: bool,
     /// Also remove expired certificates bound to no service.
     #[arg(long)]
     cleanup: bool,
@@ -194,7 +199,13 @@ fn run() -> anyhow::Result<ExitCode> {
     let Some((common, mode)) = parse_command_line()? else {
         return Ok(ExitCode::SUCCESS);
     };
-    let plan = make_plan(&common)?;
+    // `run` works on the Exchange server, where its journal records which certificate an
+    // earlier run saw as current, and since when.
+    let journal = match &mode {
+        Mode::Run(args) => Some(journal_path(args)),
+        _ => None,
+    };
+    let plan = make_plan(&common, journal.as_deref())?;
     match mode {
         Mode::Plan => Ok(show_plan(&plan, common.renew.output)),
         Mode::Script(out) => write_script(&plan, out.as_deref()),
@@ -249,11 +260,14 @@ fn parse_command_line() -> anyhow::Result<Option<(Common, Mode)>> {
 }
 
 /// Reads the inputs, judges them as the check does, and plans from the report.
-fn make_plan(common: &Common) -> anyhow::Result<Plan> {
+fn make_plan(common: &Common, journal: Option<&Path>) -> anyhow::Result<Plan> {
     let now = common.thresholds.now().context("invalid option")?;
     let policy = common.thresholds.policy(now).context("invalid option")?;
     let state = common.inputs.load_state().context("reading the inputs")?;
-    let options = common.renew.options()?;
+    let mut options = common.renew.options()?;
+    if let Some(path) = journal {
+        options.current_seen = guided::currents_seen(path);
+    }
     let report = judge(&state, &policy);
     decide(&state, &report, &options).context("cannot plan")
 }
@@ -276,6 +290,8 @@ impl RenewArgs {
             hybrid_acknowledged: self.hybrid_acknowledged,
             ignore_unreachable: self.ignore_unreachable,
             allow_stale: self.allow_stale,
+            clear_previous: self.clear_previous,
+            current_seen: Default::default(),
         })
     }
 }
@@ -312,12 +328,17 @@ fn write_script(plan: &Plan, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--journal`, or `<ExchangeInstallPath>\Logging\AuthCertificateRenewal\journal.jsonl`.
+fn journal_path(args: &RunArgs) -> PathBuf {
+    args.journal
+        .clone()
+        .unwrap_or_else(|| default_directory().join("journal.jsonl"))
+}
+
 /// `run`: a stopped or failed run exits 1; the journal (also on stdout) says why.
 fn run_plan(plan: &Plan, args: RunArgs) -> anyhow::Result<ExitCode> {
     refuse_when_refused(plan, "run")?;
-    let journal = args
-        .journal
-        .unwrap_or_else(|| default_directory().join("journal.jsonl"));
+    let journal = journal_path(&args);
     let log = args
         .log
         .unwrap_or_else(|| journal.with_file_name("renewal.log"));

@@ -20,6 +20,10 @@ pub enum Check {
         thumbprint: ThumbRef,
     },
     NextEmpty,
+    /// Staged or already published: the next or the current certificate is this one.
+    CurrentOrNextIs {
+        thumbprint: ThumbRef,
+    },
     PreviousIs {
         thumbprint: ThumbRef,
     },
@@ -67,6 +71,10 @@ pub enum Check {
         at: DateTime<Utc>,
         hours: i64,
     },
+    /// AuthConfig's next certificate becomes effective before this instant.
+    NextEffectiveBefore {
+        at: DateTime<Utc>,
+    },
     /// The certificate expires after this instant.
     ValidUntil {
         thumbprint: ThumbRef,
@@ -87,6 +95,10 @@ impl Check {
                 format!("AuthConfig next certificate is {}", thumbprint.describe())
             }
             Check::NextEmpty => "AuthConfig has no next certificate".into(),
+            Check::CurrentOrNextIs { thumbprint } => format!(
+                "AuthConfig next or current certificate is {}",
+                thumbprint.describe()
+            ),
             Check::PreviousIs { thumbprint } => {
                 format!(
                     "AuthConfig previous certificate is {}",
@@ -135,11 +147,38 @@ impl Check {
                 "the effective date {} is at least {hours} h ahead",
                 at.format("%Y-%m-%d %H:%M UTC")
             ),
+            Check::NextEffectiveBefore { at } => format!(
+                "AuthConfig's next certificate becomes effective before {}",
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
             Check::ValidUntil { thumbprint, at } => format!(
                 "{} is valid beyond {}",
                 thumbprint.describe(),
                 at.format("%Y-%m-%d %H:%M UTC")
             ),
+        }
+    }
+
+    /// The certificate the check names, if any.
+    pub fn thumb_ref(&self) -> Option<&ThumbRef> {
+        match self {
+            Check::CurrentIs { thumbprint }
+            | Check::NextIs { thumbprint }
+            | Check::CurrentOrNextIs { thumbprint }
+            | Check::PreviousIs { thumbprint }
+            | Check::Present { thumbprint, .. }
+            | Check::Absent { thumbprint, .. }
+            | Check::NotBound { thumbprint, .. }
+            | Check::NoIis { thumbprint, .. }
+            | Check::ValidForHours { thumbprint, .. }
+            | Check::BoundTo { thumbprint, .. }
+            | Check::TransportIs { thumbprint, .. }
+            | Check::ValidUntil { thumbprint, .. } => Some(thumbprint),
+            Check::NextEmpty
+            | Check::PreviousEmpty
+            | Check::TransportUnchanged { .. }
+            | Check::NextEffectiveBefore { .. }
+            | Check::EffectiveAtLeast { .. } => None,
         }
     }
 
@@ -167,6 +206,10 @@ impl Check {
             Check::NextEmpty => {
                 "[string]::IsNullOrEmpty((Get-AuthConfig).NextCertificateThumbprint)".into()
             }
+            Check::CurrentOrNextIs { thumbprint } => format!(
+                "@((Get-AuthConfig).NextCertificateThumbprint, (Get-AuthConfig).CurrentCertificateThumbprint) -contains {}",
+                thumbprint.powershell()
+            ),
             Check::PreviousIs { thumbprint } => format!(
                 "(Get-AuthConfig).PreviousCertificateThumbprint -eq {}",
                 thumbprint.powershell()
@@ -216,6 +259,10 @@ impl Check {
                 "([datetime]{}).ToUniversalTime() -ge (Get-Date).ToUniversalTime().AddHours({hours})",
                 quote(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             ),
+            Check::NextEffectiveBefore { at } => format!(
+                "$null -ne (Get-AuthConfig).NextCertificateEffectiveDate -and ([datetime](Get-AuthConfig).NextCertificateEffectiveDate).ToUniversalTime() -lt ([datetime]{}).ToUniversalTime()",
+                quote(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            ),
             Check::ValidUntil { thumbprint, at } => format!(
                 "(Get-ExchangeCertificate -Thumbprint {} -ErrorAction SilentlyContinue | Select-Object -First 1).NotAfter.ToUniversalTime() -gt ([datetime]{}).ToUniversalTime()",
                 thumbprint.powershell(),
@@ -233,6 +280,10 @@ impl Check {
             Check::CurrentIs { thumbprint } => same(&live.auth.current, &resolve(thumbprint)?),
             Check::NextIs { thumbprint } => same(&live.auth.next, &resolve(thumbprint)?),
             Check::NextEmpty => live.auth.next.is_empty(),
+            Check::CurrentOrNextIs { thumbprint } => {
+                let t = resolve(thumbprint)?;
+                same(&live.auth.next, &t) || same(&live.auth.current, &t)
+            }
             Check::PreviousIs { thumbprint } => same(&live.auth.previous, &resolve(thumbprint)?),
             Check::PreviousEmpty => live.auth.previous.is_empty(),
             Check::Present {
@@ -299,6 +350,7 @@ impl Check {
             Check::EffectiveAtLeast { at, hours } => {
                 *at >= live.now + chrono::Duration::hours(*hours)
             }
+            Check::NextEffectiveBefore { at } => live.auth.next_effective.is_some_and(|e| e < *at),
             Check::ValidUntil { thumbprint, at } => {
                 let t = resolve(thumbprint)?;
                 live.servers

@@ -1,6 +1,8 @@
 //! What the administrator allows the plan to do (the renewal options of the command line).
 
-use chrono::Duration;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
 
 use super::powershell::ValidationError;
 
@@ -18,6 +20,12 @@ pub struct RenewOptions {
     pub ignore_unreachable: bool,
     /// Plan from a bundle older than `--max-age` (refused otherwise).
     pub allow_stale: bool,
+    /// `--clear-previous`: clear the previous certificate although when the current one became
+    /// active is not known (the administrator knows).
+    pub clear_previous: bool,
+    /// From the run's journal: when an earlier run first saw each thumbprint (upper case) as
+    /// AuthConfig's current certificate.
+    pub current_seen: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Default for RenewOptions {
@@ -30,6 +38,8 @@ impl Default for RenewOptions {
             hybrid_acknowledged: false,
             ignore_unreachable: false,
             allow_stale: false,
+            clear_previous: false,
+            current_seen: BTreeMap::new(),
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::check::{Check, CheckView};
 use super::planner::Planned;
 use super::powershell::{self, ServerName, Statement};
+use crate::model::Thumbprint;
 
 /// Why the plan does what it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,6 +64,11 @@ pub struct Step {
     pub statements: Vec<Statement>,
     pub preconditions: Vec<CheckView>,
     pub verify: Vec<CheckView>,
+    /// What shows in the live state that the step is already done, when that differs from its
+    /// verifications (a later step may change what it verified: publishing moves the staged
+    /// certificate from next to current). `None`: its verifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_when: Option<Vec<CheckView>>,
     pub impact: String,
     pub rollback: String,
     /// The server the step acts on.
@@ -72,6 +78,20 @@ pub struct Step {
     /// the transport certificate itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaces_transport_on: Option<ServerName>,
+    /// The step renews this internal transport certificate: a rerun finds its successor as the
+    /// server's transport certificate (same subject, another thumbprint).
+    #[serde(skip)]
+    pub transport_successor: Option<TransportSuccessor>,
+}
+
+/// How a rerun of a script recognises the renewal of an internal transport certificate that
+/// an earlier run made: `$global:RenewNew<slot>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportSuccessor {
+    pub slot: u8,
+    pub server: ServerName,
+    pub old: Thumbprint,
+    pub subject: String,
 }
 
 impl Step {
@@ -84,10 +104,12 @@ impl Step {
             statements: Vec::new(),
             preconditions: Vec::new(),
             verify: Vec::new(),
+            done_when: None,
             impact: "none".into(),
             rollback: "none needed".into(),
             server: None,
             replaces_transport_on: None,
+            transport_successor: None,
         }
     }
 
@@ -105,6 +127,20 @@ impl Step {
     pub fn verify(mut self, check: Check) -> Step {
         self.verify.push(check.into());
         self
+    }
+
+    /// A fact that shows the step is done even after later steps ran (see `done_when`).
+    pub fn done_when(mut self, check: Check) -> Step {
+        self.done_when
+            .get_or_insert_with(Vec::new)
+            .push(check.into());
+        self
+    }
+
+    /// The checks that, all holding in the live state, make a rerun skip the step; empty when
+    /// the live state cannot show it (a restart).
+    pub fn done_checks(&self) -> &[CheckView] {
+        self.done_when.as_deref().unwrap_or(&self.verify)
     }
 
     pub fn impact(mut self, text: impl Into<String>) -> Step {
@@ -146,6 +182,10 @@ pub struct Plan {
     /// `Set-AuthConfig -NewCertificateThumbprint` looks for it in the local store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_on: Option<ServerName>,
+    /// The thumbprints AuthConfig named when the plan was made: any other thumbprint a rerun
+    /// finds there as next or current is the new Auth Certificate an earlier run staged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth_before: Vec<Thumbprint>,
 }
 
 impl Plan {
@@ -153,6 +193,7 @@ impl Plan {
     pub(super) fn new(planned: Planned, steps: Vec<Step>) -> Plan {
         let scenarios = planned.scenarios();
         let run_on = planned.run_on().cloned();
+        let auth_before = planned.auth_before.clone();
         Plan {
             created_at: planned.now,
             scenarios,
@@ -164,6 +205,7 @@ impl Plan {
             fingerprint: fingerprint(&steps),
             steps,
             run_on,
+            auth_before,
         }
     }
 

@@ -19,7 +19,7 @@
 //! | `effective_before_current_expires` | mirrors the judgement's `auth.next.effective_after_current_expiry` |
 //! | `imports` | mirrors the judgement: the servers lacking current/next (`judge::auth::servers_lacking`) |
 //! | `publish_overdue` | mirrors the judgement's finding `auth.next.overdue` |
-//! | `clear_previous` | planner (when to clear); "expired" mirrors `auth.previous.expired` |
+//! | `clear_previous`, `current_active_since` | planner (when to clear: only from AuthConfig's recorded change or `--clear-previous`); "expired" mirrors `auth.previous.expired` |
 //! | `self_signed_renewals` | mirrors the judgement: self-signed certificates it rates WARNING/CRITICAL |
 //! | `cleanup_removals` | mirrors the findings `selfsigned.unused_expired`/`cert.unused_expired`; the expired Auth Certificates should come from the judgement too |
 //! | `hybrid_reminder`, `run_on_note` | planner |
@@ -38,9 +38,6 @@ use crate::model::{
 
 /// Hours a staged certificate must lie ahead (Microsoft's recommendation).
 pub const MIN_LEAD_HOURS: i64 = 48;
-/// When AuthConfig does not record activation, a current certificate is taken to have become
-/// active this long after its NotBefore (MEAC stages 30 days ahead).
-pub const ASSUMED_STAGING_LEAD_DAYS: i64 = 30;
 
 /// One thing the planner decided to do, with every value its steps need.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +76,8 @@ pub enum Decision {
         next: Thumbprint,
         effective: DateTime<Utc>,
         current: Option<Thumbprint>,
+        /// When the current certificate expires: restaged, the next one takes over before.
+        current_expires: Option<DateTime<Utc>>,
     },
     ClearPrevious {
         current: Thumbprint,
@@ -177,6 +176,8 @@ pub struct Planned {
     pub reasons: Vec<String>,
     pub notes: Vec<String>,
     pub refusals: Vec<String>,
+    /// AuthConfig's current, next and previous thumbprints when planned.
+    pub auth_before: Vec<Thumbprint>,
 }
 
 impl Planned {
@@ -346,7 +347,13 @@ pub fn plan(
     }
     hybrid_reminder(&facts, &mut out);
 
+    let auth_before = [&facts.current, &facts.next, &facts.previous]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     let mut planned = Planned {
+        auth_before,
         now: facts.now,
         servers: facts.servers,
         skipped,
@@ -682,14 +689,19 @@ fn restage_next(facts: &Facts, out: &mut Planning) -> Result<(), ValidationError
         next: next.clone(),
         effective,
         current: facts.current.clone(),
+        current_expires: facts
+            .entry(facts.current.as_ref())
+            .map(|e| e.certificate.not_after),
     });
     Ok(())
 }
 
 /// The previous certificate goes at once when it has expired (nothing can sign with it);
-/// otherwise once the current one is on every server and has been active for
-/// `--clear-after`, and then only in a plan that does nothing else. Never in a plan that
-/// changes AuthConfig another way (imports do not).
+/// otherwise once the current one is on every server and is known to have been active for
+/// `--clear-after` (or the administrator says so with `--clear-previous`), and then only in a
+/// plan that does nothing else. Never in a plan that changes AuthConfig another way (imports
+/// do not). Tokens signed with the previous certificate stay valid only while it is set: an
+/// estimate that clears it too early breaks sessions and hybrid calls (issue 15 item 10).
 fn clear_previous(facts: &Facts, out: &mut Planning) {
     let changes_auth_config = out
         .decisions
@@ -703,40 +715,105 @@ fn clear_previous(facts: &Facts, out: &mut Planning) {
     }
     let previous_expired = facts.is_expired_or_unknown(Some(previous));
     let on_every_server = facts.holders(current).len() == facts.servers.len();
-    let active_since = current_active_since(facts);
-    let active_long_enough =
-        active_since.is_some_and(|since| facts.now - since >= facts.options.clear_after);
-    if previous_expired || (on_every_server && active_long_enough && out.decisions.is_empty()) {
-        out.reasons.push(if previous_expired {
-            format!("the previous certificate {previous} has expired")
-        } else {
-            format!(
-                "the current certificate has been active for at least {} days and is on every server",
-                facts.options.clear_after.num_days()
-            )
-        });
+    let activation = current_active_since(facts);
+    let grace_passed = match activation {
+        Activation::KnownBy(since) => facts.now - since >= facts.options.clear_after,
+        Activation::Unknown => facts.options.clear_previous,
+    };
+    if previous_expired || (on_every_server && grace_passed && out.decisions.is_empty()) {
+        out.reasons
+            .push(clear_reason(facts, previous, previous_expired, activation));
         out.decisions.push(Decision::ClearPrevious {
             current: current.clone(),
             previous: previous.clone(),
             previous_expired,
         });
-    } else if let Some(since) = active_since {
-        out.notes.push(format!(
-            "the previous certificate {} can be cleared from {} (current active for --clear-after {} days{})",
-            previous.short(),
-            (since + facts.options.clear_after).format("%Y-%m-%d"),
-            facts.options.clear_after.num_days(),
-            if on_every_server { "" } else { " and present on every server" }
+    } else {
+        out.notes.push(previous_left_alone(
+            facts,
+            previous,
+            activation,
+            on_every_server,
         ));
     }
 }
 
-/// Exchange does not record when a certificate became current: assume NotBefore plus MEAC's
-/// staging lead.
-fn current_active_since(facts: &Facts) -> Option<DateTime<Utc>> {
-    facts
-        .entry(facts.current.as_ref())
-        .map(|e| e.certificate.not_before + Duration::days(ASSUMED_STAGING_LEAD_DAYS))
+/// What is known about when the current certificate became active.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Activation {
+    /// At the latest then: AuthConfig's last change (AD whenChanged, the collector's
+    /// WhenChangedUTC). Publishing changes AuthConfig, so the current certificate has been
+    /// active at least since then.
+    KnownBy(DateTime<Utc>),
+    /// The input does not say (an older collector, raw exports without WhenChangedUTC).
+    Unknown,
+}
+
+/// Only what is recorded counts: AuthConfig's last change, or an earlier run's journal that saw
+/// the certificate as current (the earlier of the two). The certificate's NotBefore says when
+/// it was made, not when it became current (a certificate staged 30 days ahead by MEAC, or
+/// published weeks late by hand, would be cleared on a guess).
+fn current_active_since(facts: &Facts) -> Activation {
+    let changed = facts.state.auth_config.as_ref().and_then(|c| c.changed_at);
+    let seen = facts
+        .current
+        .as_ref()
+        .and_then(|c| {
+            facts
+                .options
+                .current_seen
+                .get(&c.as_str().to_ascii_uppercase())
+        })
+        .copied();
+    match (changed, seen) {
+        (Some(a), Some(b)) => Activation::KnownBy(a.min(b)),
+        (Some(at), None) | (None, Some(at)) => Activation::KnownBy(at),
+        (None, None) => Activation::Unknown,
+    }
+}
+
+fn clear_reason(
+    facts: &Facts,
+    previous: &Thumbprint,
+    previous_expired: bool,
+    activation: Activation,
+) -> String {
+    match activation {
+        _ if previous_expired => format!("the previous certificate {previous} has expired"),
+        Activation::KnownBy(since) => format!(
+            "the current certificate has been active since {} at the latest (AuthConfig's last change, or an earlier run saw it current then), at least {} days, and is on every server",
+            since.format("%Y-%m-%d %H:%M UTC"),
+            facts.options.clear_after.num_days()
+        ),
+        Activation::Unknown => "--clear-previous: the administrator confirms the current certificate has been active long enough; it is on every server".into(),
+    }
+}
+
+/// Why the previous certificate stays, and when it can go.
+fn previous_left_alone(
+    facts: &Facts,
+    previous: &Thumbprint,
+    activation: Activation,
+    on_every_server: bool,
+) -> String {
+    let everywhere = if on_every_server {
+        ""
+    } else {
+        " and once the current one is present on every server"
+    };
+    match activation {
+        Activation::KnownBy(since) => format!(
+            "the previous certificate {} stays: it can be cleared from {} (current since {} by AuthConfig's last change or the run journal, --clear-after {} days{everywhere})",
+            previous.short(),
+            (since + facts.options.clear_after).format("%Y-%m-%d"),
+            since.format("%Y-%m-%d %H:%M UTC"),
+            facts.options.clear_after.num_days()
+        ),
+        Activation::Unknown => format!(
+            "the previous certificate {} stays: the input does not tell when the current certificate became active (AuthConfig's WhenChangedUTC, collected by the collector 1.1.0, or a journal of the run that published it); collect a new bundle, or rerun with --clear-previous once it has been active for --clear-after{everywhere}",
+            previous.short()
+        ),
+    }
 }
 
 /// Self-signed server certificates the judgement rates WARNING or CRITICAL, wherever a

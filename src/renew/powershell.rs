@@ -325,7 +325,7 @@ pub enum Statement {
     Assign(Var, Command),
     /// `$var = First … | Second …`
     AssignPipe(Var, Command, Command),
-    /// `$global:RenewNew<slot> = $var.Thumbprint`
+    /// `$global:RenewNew<slot> = Get-RenewThumbprint $var`
     Remember(u8, Var),
     /// `Invoke-Command -ComputerName 'S' -ScriptBlock { … }`
     Remote(ServerName, Vec<Command>),
@@ -346,6 +346,9 @@ pub enum Statement {
         server: ServerName,
         thumbprint: ThumbRef,
     },
+    /// `Assert-RenewRestarted -Server S` (see [`STEP_FUNCTIONS`]): MSExchangeServiceHost runs
+    /// and the OWA/ECP app pools are started on S, or the step fails.
+    AssertRestarted(ServerName),
 }
 
 /// Defines `Copy-RenewAuthCertificate`, `Restore-RenewTransport` and
@@ -370,6 +373,61 @@ pub enum Statement {
 /// Within an AD site the certificate servicelet replicates it (Set-AuthConfig), so the
 /// function first waits for that and copies only what is still missing.
 pub const STEP_FUNCTIONS: &str = r#"
+# A certificate's thumbprint: with PowerShell serialization signing and an expired Auth
+# Certificate, Get-ExchangeCertificate and New-ExchangeCertificate return objects with RawData
+# only (CSS-Exchange Shared/CertificateFunctions/Import-ExchangeCertificateFromRawData.ps1, used
+# by MEAC's Get-ExchangeServerCertificate.ps1 and New-ExchangeAuthCertificate.ps1): the
+# thumbprint is then the SHA-1 of RawData.
+function Get-RenewThumbprint {
+    param($Certificate)
+    if ($null -eq $Certificate) {
+        return $null
+    }
+    if ($Certificate.Thumbprint) {
+        return ([string]$Certificate.Thumbprint).ToUpperInvariant()
+    }
+    if ($null -eq $Certificate.RawData) {
+        return $null
+    }
+    $sha1 = New-Object System.Security.Cryptography.SHA1CryptoServiceProvider
+    ([System.BitConverter]::ToString($sha1.ComputeHash([byte[]]$Certificate.RawData))).Replace('-', '')
+}
+
+# After a restart: MSExchangeServiceHost runs and the OWA and ECP app pools are started on the
+# server (checked there, through remoting for another server), waiting up to 2 minutes; throws
+# otherwise, so that a service that did not come back stops the renewal.
+function Assert-RenewRestarted {
+    param([string]$Server)
+    $probe = {
+        $problems = @()
+        if ([string](Get-Service -Name 'MSExchangeServiceHost').Status -ne 'Running') {
+            $problems += 'MSExchangeServiceHost is not running'
+        }
+        foreach ($pool in @('MSExchangeOWAAppPool', 'MSExchangeECPAppPool')) {
+            if ([string](Get-WebAppPoolState -Name $pool).Value -ne 'Started') {
+                $problems += ('app pool {0} is not started' -f $pool)
+            }
+        }
+        $problems
+    }
+    $problems = @('not checked')
+    foreach ($attempt in @(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)) {
+        if ($problems.Count -gt 0) {
+            if ($attempt -gt 1) {
+                Start-Sleep -Seconds 10
+            }
+            if (($Server -split '\.')[0] -eq $env:COMPUTERNAME) {
+                $problems = @(& $probe)
+            } else {
+                $problems = @(Invoke-Command -ComputerName $Server -ScriptBlock $probe -ErrorAction Stop)
+            }
+        }
+    }
+    if ($problems.Count -gt 0) {
+        throw ('{0} after the restart: {1}' -f $Server, ($problems -join '; '))
+    }
+    Write-Output ('{0}: MSExchangeServiceHost runs; the OWA and ECP app pools are started' -f $Server)
+}
 # Copies an Auth Certificate to a server that lacks it: waits for the certificate servicelet
 # (same AD site), then exports it through .NET on the source server (Export-ExchangeCertificate
 # refuses the Auth Certificate since KB5069337) and imports it, as MEAC does.
@@ -474,12 +532,17 @@ impl Statement {
             Statement::AssignPipe(v, a, b) => {
                 format!("{} = {} | {}", v.name(), a.powershell(), b.powershell())
             }
+            // With serialization signing and an expired Auth Certificate the Exchange shell
+            // returns RawData only (DOMAIN.md §8): Get-RenewThumbprint hashes it then.
             Statement::Remember(slot, v) => {
                 format!(
-                    "$global:{} = {}.Thumbprint",
+                    "$global:{} = Get-RenewThumbprint {}",
                     ThumbRef::variable(*slot),
                     v.name()
                 )
+            }
+            Statement::AssertRestarted(server) => {
+                format!("Assert-RenewRestarted -Server {}", quote(server.as_str()))
             }
             Statement::CopyAuth {
                 source,
@@ -522,6 +585,7 @@ impl Statement {
             Statement::Remember(..)
             | Statement::CopyAuth { .. }
             | Statement::BindBackEnd { .. }
+            | Statement::AssertRestarted(_)
             | Statement::RestoreTransport(_) => Vec::new(),
         }
     }

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::plan::TransportSuccessor;
 use super::planner::{Decision, MIN_LEAD_HOURS, Planned, SelfSignedRenewal};
 use super::powershell::{self, Arg, Command, ServerName, Statement, ThumbRef, Var};
 use super::{Check, Step};
@@ -109,15 +110,20 @@ impl StepBuilder<'_> {
                 next,
                 effective,
                 current,
-            } => self.steps.push(stage(
-                self.servers,
-                &ThumbRef::Known(next.clone()),
-                Some(Effective {
-                    at: *effective,
-                    current: current.as_ref(),
-                }),
-                false,
-                self.now,
+                current_expires,
+            } => self.steps.push(restaged(
+                stage(
+                    self.servers,
+                    &ThumbRef::Known(next.clone()),
+                    Some(Effective {
+                        at: *effective,
+                        current: current.as_ref(),
+                    }),
+                    false,
+                    self.now,
+                ),
+                next,
+                *current_expires,
             )),
             Decision::ClearPrevious {
                 current,
@@ -454,11 +460,34 @@ fn stage(
             });
         }
     }
+    // Once published (by the servicelet at the effective date, or by the next step of the
+    // emergency sequence) the staged certificate is current: staging it again would fail
+    // ("the same as the current certificate") or undo the rotation.
+    if matches!(thumbprint, ThumbRef::New(_)) {
+        step = step.done_when(Check::CurrentOrNextIs {
+            thumbprint: thumbprint.clone(),
+        });
+    }
     step.verify(Check::NextIs {
         thumbprint: thumbprint.clone(),
     })
         .impact("none until the effective date; Exchange replicates the next certificate to the servers")
         .rollback("Set-AuthConfig -NewCertificateThumbprint <old next or a new one> …, or leave it: a staged certificate harms nothing before its date")
+}
+
+/// The next certificate is already staged before the step: what shows the restaging done is
+/// its effective date, now before the current certificate expires (without it, a rerun or a
+/// resumed run would take the step as done before it ran).
+fn restaged(step: Step, next: &Thumbprint, current_expires: Option<DateTime<Utc>>) -> Step {
+    let step = step.done_when(Check::NextIs {
+        thumbprint: ThumbRef::Known(next.clone()),
+    });
+    match current_expires {
+        Some(at) => step
+            .done_when(Check::NextEffectiveBefore { at })
+            .verify(Check::NextEffectiveBefore { at }),
+        None => step,
+    }
 }
 
 /// A precondition per server: it holds `thumbprint`.
@@ -490,7 +519,12 @@ fn publish(
     .pre(Check::NextIs {
         thumbprint: next.clone(),
     });
+    // Done once the certificate is current, whatever later steps did to the previous slot
+    // (the emergency sequence clears it next).
     step = on_every_server(step, servers, &next)
+        .done_when(Check::CurrentIs {
+            thumbprint: next.clone(),
+        })
         .verify(Check::CurrentIs { thumbprint: next })
         .verify(Check::NextEmpty);
     if let Some(c) = current {
@@ -570,18 +604,21 @@ fn clear_previous_of(
 
 /// Restart MSExchangeServiceHost (the AuthAdmin servicelet) and recycle the OWA/ECP app pools
 /// (DOMAIN.md §4). The first server is where the plan runs; the others through PowerShell
-/// remoting.
+/// remoting. A restart that does not come back is not a success: the step then checks, on
+/// that server, that the service runs and both app pools are started (`Assert-RenewRestarted`,
+/// waiting up to 2 minutes), and fails otherwise.
 fn restart(server: &ServerName, is_local: bool) -> Step {
     let commands = vec![
         Command::new("Restart-Service").arg("Name", Arg::Str("MSExchangeServiceHost".into())),
         Command::new("Restart-WebAppPool").arg("Name", Arg::Str("MSExchangeOWAAppPool".into())),
         Command::new("Restart-WebAppPool").arg("Name", Arg::Str("MSExchangeECPAppPool".into())),
     ];
-    let statements = if is_local {
+    let mut statements = if is_local {
         commands.into_iter().map(Statement::Run).collect()
     } else {
         vec![Statement::Remote(server.clone(), commands)]
     };
+    statements.push(Statement::AssertRestarted(server.clone()));
     Step::new(
         format!("restart-{}", server.as_str().to_ascii_lowercase()),
         format!("Restart MSExchangeServiceHost and recycle the OWA/ECP app pools on {server}"),
@@ -589,8 +626,8 @@ fn restart(server: &ServerName, is_local: bool) -> Step {
     )
     .on(server)
     .statements(statements)
-    .impact(format!("service restart and app-pool recycle on {server}: OWA/ECP users sign in again; may take up to an hour to settle"))
-    .rollback("none needed")
+    .impact(format!("service restart and app-pool recycle on {server}: OWA/ECP users sign in again; may take up to an hour to settle; the step fails unless MSExchangeServiceHost runs and both app pools are started afterwards"))
+    .rollback(format!("none needed; if the step failed, start them on {server} (Start-Service MSExchangeServiceHost, Start-WebAppPool) and check the Application log"))
 }
 
 /// `Get-ExchangeCertificate … | New-ExchangeCertificate` (DOMAIN.md §4), enabled for the same
@@ -646,6 +683,14 @@ fn renew_self_signed(renewal: &SelfSignedRenewal, slot: u8) -> Step {
     });
     step = transport_after(step, server, *is_transport, new.clone());
     step = bindings_kept(step, renewal, new);
+    if *is_transport {
+        step.transport_successor = Some(TransportSuccessor {
+            slot,
+            server: server.clone(),
+            old: old.clone(),
+            subject: renewal.subject.clone(),
+        });
+    }
     step
         .impact(if services.contains(&"IIS") { "IIS rebinds the certificate: short interruption of HTTPS connections on that server" } else { "services reload the certificate" })
         .rollback(format!("Enable-ExchangeCertificate -Server {} -Thumbprint {} -Services {} -Force (while the old one is still valid)", powershell::quote(server.as_str()), powershell::quote(old.as_str()), powershell::quote(&services_text)))
@@ -681,7 +726,7 @@ fn self_signed_statements(renewal: &SelfSignedRenewal, slot: u8, services: &str)
         Statement::Run(
             Command::new("Enable-ExchangeCertificate")
                 .arg("Server", server_arg(server))
-                .arg("Thumbprint", Arg::Property(Var::Cert, "Thumbprint"))
+                .arg("Thumbprint", Arg::Thumb(ThumbRef::New(slot)))
                 .arg("Services", Arg::Str(services.to_string()))
                 .switch("Force"),
         ),

@@ -218,6 +218,9 @@ impl SimOrg {
             .env_remove("EXSIM_COMPUTER")
             .env_remove("EXSIM_HANG_CMDLET")
             .env_remove("EXSIM_REMOTE_SHELL")
+            .env_remove("EXSIM_RAWDATA_ONLY")
+            .env_remove("EXSIM_PLAIN_SHELL")
+            .env_remove("EXSIM_SERVICE_STUCK")
             .current_dir(self.dir.path());
         if args.first() == Some(&"run") {
             c.arg("--powershell")
@@ -231,6 +234,34 @@ impl SimOrg {
             c.env(k, v);
         }
         run_command(c, stdin)
+    }
+
+    /// `script --out <name>` with the options: the generated script's path.
+    pub fn script_file(&self, name: &str, options: &[&str]) -> PathBuf {
+        let path = self.path(name);
+        let mut args = vec!["script", "--out", path.to_str().expect("UTF-8 path")];
+        args.extend_from_slice(options);
+        let output = self.renew(&args, &[], None);
+        assert!(output.status.success(), "script: {}", text(&output));
+        path
+    }
+
+    /// The simulator runs a generated script as `powershell.exe -File script.ps1 -Yes` would.
+    pub fn run_script(&self, script: &Path, env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(simulator());
+        c.arg("script")
+            .arg(script)
+            .arg("-Yes")
+            .env("EXSIM_ORG", &self.org)
+            .env_remove("EXSIM_FAIL")
+            .env_remove("EXSIM_FAIL_CMDLET")
+            .env_remove("EXSIM_RAWDATA_ONLY")
+            .env_remove("EXSIM_PLAIN_SHELL")
+            .env_remove("EXSIM_SERVICE_STUCK");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run_command(c, None)
     }
 
     /// `run --execute --yes` with the scenario's options.

@@ -100,3 +100,38 @@ pub(super) fn read_earlier(path: &Path, fingerprint: &str) -> Earlier {
     }
     earlier
 }
+
+/// When an earlier run saw each thumbprint as AuthConfig's current certificate first (the state
+/// it re-read, with the Exchange server's clock): the record of a publication, so that a later
+/// plan knows the current certificate has been active at least since then.
+pub fn currents_seen(path: &Path) -> BTreeMap<String, chrono::DateTime<Utc>> {
+    let mut seen: BTreeMap<String, chrono::DateTime<Utc>> = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return seen;
+    };
+    for record in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        if record["event"].as_str() != Some("state") {
+            continue;
+        }
+        let detail = &record["detail"];
+        let (Some(current), Some(at)) =
+            (detail["auth"]["current"].as_str(), detail["now"].as_str())
+        else {
+            continue;
+        };
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else {
+            continue;
+        };
+        if current.is_empty() {
+            continue;
+        }
+        let at = at.with_timezone(&Utc);
+        seen.entry(current.to_ascii_uppercase())
+            .and_modify(|first| *first = (*first).min(at))
+            .or_insert(at);
+    }
+    seen
+}

@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use super::powershell::{self, Arg, Command as PsCommand, ServerName, Statement, ThumbRef};
 use super::{Check, CheckView, LiveState, Plan, Step};
 use crate::model::Server;
+pub use journal::currents_seen;
 use journal::{Earlier, Journal, read_earlier};
 use session::Session;
 pub use session::{PRELUDE, Timeouts, prelude};
@@ -245,11 +246,11 @@ impl Runner<'_> {
         Ok(Flow::Next)
     }
 
-    /// Already done (by an earlier run, or by hand)? Only when it has verifications and they
+    /// Already done (by an earlier run, or by hand)? Only when it has done-checks and they
     /// all hold now.
     fn already_done(&mut self, number: usize, step: &Step) -> bool {
-        if step.verify.is_empty() || !check_all(&step.verify, &self.live, self.baseline).is_empty()
-        {
+        let done = step.done_checks();
+        if done.is_empty() || !check_all(done, &self.live, self.baseline).is_empty() {
             return false;
         }
         let why = if self.earlier.done.contains(&step.id) {

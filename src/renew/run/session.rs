@@ -28,12 +28,12 @@ function ConvertTo-RenewAscii {
     param([string]$Text)
     [regex]::Replace($Text, '[^\x00-\x7F]', { param($m) '\u{0:x4}' -f [int][char]$m.Value })
 }
+# The Exchange cmdlets the supported way, as MEAC does (CSS-Exchange Shared/Confirm-ExchangeShell.ps1):
+# RemoteExchange.ps1, then Connect-ExchangeServer; inside the Exchange Management Shell they are
+# already there.
 if (-not (Get-Command Get-AuthConfig -ErrorAction SilentlyContinue)) {
-    try {
-        Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn -ErrorAction Stop
-    } catch {
-        Add-PSSnapin Microsoft.Exchange.Management.PowerShell.E2010 -ErrorAction Stop
-    }
+    . (Join-Path $env:ExchangeInstallPath 'bin\RemoteExchange.ps1')
+    Connect-ExchangeServer -auto -ClientApplication:ManagementShell
 }
 
 function ConvertTo-RenewUtc {
@@ -68,6 +68,21 @@ function Get-RenewState {
     '@@END ' + $Nonce
 }
 
+# One certificate of the state. With serialization signing and an expired Auth Certificate the
+# shell returns RawData only (MEAC: Import-ExchangeCertificateFromRawData.ps1): the facts then
+# come from the DER itself; the services are unknown.
+function ConvertTo-RenewCertificateEntry {
+    param($Certificate)
+    $notAfter = $Certificate.NotAfter
+    $subject = $Certificate.Subject
+    if ($null -eq $Certificate.Thumbprint -and $null -ne $Certificate.RawData) {
+        $x509 = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [byte[]]$Certificate.RawData)
+        $notAfter = $x509.NotAfter
+        $subject = $x509.Subject
+    }
+    [ordered]@{ thumbprint = Get-RenewThumbprint $Certificate; services = [string]$Certificate.Services; not_after = ConvertTo-RenewUtc $notAfter; subject = $subject }
+}
+
 function Get-RenewStateLine {
     param([string[]]$Servers)
     $config = Get-AuthConfig
@@ -92,9 +107,7 @@ function Get-RenewStateLine {
     foreach ($server in $Servers) {
         $entry = [ordered]@{ name = $server; reachable = $true; error = $null; transport = $null; certificates = @() }
         try {
-            $entry.certificates = @(Get-ExchangeCertificate -Server $server | ForEach-Object {
-                    [ordered]@{ thumbprint = $_.Thumbprint; services = [string]$_.Services; not_after = ConvertTo-RenewUtc $_.NotAfter; subject = $_.Subject }
-                })
+            $entry.certificates = @(Get-ExchangeCertificate -Server $server | ForEach-Object { ConvertTo-RenewCertificateEntry $_ })
             $entry.transport = [string](Get-TransportService -Identity $server).InternalTransportCertificateThumbprint
         } catch {
             $entry.reachable = $false
