@@ -172,6 +172,16 @@ fn healthy_mid_rotation_over_ldaps() {
     assert_eq!(servers[0]["fqdn"], "exch01.contoso.lab");
     assert_eq!(servers[0]["major_version"], 15);
     assert_eq!(servers[3]["is_edge"], true);
+    // MEAC's selection, though no input of this run reads stores: no server is "not
+    // collected", and the servers in two sites are noted.
+    assert_eq!(servers[0]["requires_auth_certificate"], true);
+    assert_eq!(servers[3]["requires_auth_certificate"], false);
+    let found = codes(&output);
+    assert!(
+        found.contains(&"servers.multiple_sites".to_string())
+            && !found.contains(&"servers.not_collected".to_string()),
+        "{found:?}"
+    );
     assert_eq!(
         servers[1]["internal_transport_certificate"],
         certs.transport[1].thumbprint()
@@ -684,9 +694,7 @@ fn hybrid_through_oauth_from_the_directory() {
 /// certificates of the directory (`cert.*`), not of a store (`selfsigned.*`); (3) AD has no DER
 /// of the next Auth Certificate (the metadata never publishes it), so findings about the next
 /// certificate's own expiry need a store (with hybrid, the warning that Exchange Online must
-/// trust a staged next certificate needs it too); (4) an LDAP-only run marks no server as required to
-/// hold the Auth Certificate (nothing in it reads stores), so `servers.multiple_sites`, which
-/// counts the sites of required servers, does not appear. Hybrid is read from AD by all of
+/// trust a staged next certificate needs it too). Hybrid is read from AD by all of
 /// HealthChecker's signs (the HybridConfiguration object, and the AuthServer and partner
 /// application objects behind OAuth to Exchange Online and the dedicated hybrid application),
 /// so the hybrid organisations here, by HybridConfiguration or by OAuth alone, agree too, down

@@ -53,8 +53,8 @@ fn server_findings(
             .on_server(&server.name),
         ],
         // A server that must hold the Auth Certificate and whose store nobody read is as
-        // unknown as one that could not be queried.
-        Inventory::NotCollected if server.requires_auth_certificate => vec![
+        // unknown as one that could not be queried, unless no input of the run reads stores.
+        Inventory::NotCollected if server.requires_auth_certificate && state.stores_observable() => vec![
             Finding::new(
                 policy.unreachable_severity,
                 FindingCode::ServersNotCollected,

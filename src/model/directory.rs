@@ -7,10 +7,11 @@
 //!   by thumbprint only. Their expiry comes from another input in the same run (`--metadata`,
 //!   which publishes the current and previous ones; never the next).
 //! - A server's certificate store is not in AD. So no store is recorded ([`Inventory`] stays
-//!   `NotCollected`), and nothing can say whether a server holds the Auth Certificate. Until a
-//!   per-server probe (`--probe-servers`) reads the stores, the servers from AD are listed for
-//!   what they are (name, FQDN, site, version, roles) but not marked as required holders, so
-//!   the run does not report every server "not collected": see [`ExchangeState::add_directory`].
+//!   `NotCollected`), and nothing can say whether a server holds the Auth Certificate. Without
+//!   per-server probes (`--probe-servers`) or store exports, the servers from AD are listed for
+//!   what they are (name, FQDN, site, version, roles, required to hold the Auth Certificate as
+//!   MEAC selects them) and the state says that its stores are not observable, so the run does
+//!   not report every server "not collected": see [`ExchangeState::add_directory`].
 //! - The internal transport certificate's DER *is* in AD (`msExchServerInternalTLSCert`). It is
 //!   added as a certificate seen in the directory, its origin naming the server, and judged by
 //!   its own expiry with the self-signed thresholds (it is not in a read store, so the
@@ -92,10 +93,10 @@ fn contains_guid(text: &str) -> bool {
 
 impl ExchangeState {
     /// Adds the directory's AuthConfig and servers. `stores_observed` says whether another
-    /// input of this run reads the servers' stores (bundle, exports, probes): only then are the
-    /// Mailbox/Client Access servers required to hold the Auth Certificate, as
-    /// `Get-ExchangeServer` makes them; otherwise requiring them would make every LDAP run
-    /// UNKNOWN for a fact no input of the run can observe.
+    /// input of this run reads the servers' stores (exports, probes): when none does, the
+    /// stores are marked not observable, so that a required server whose store nobody read is
+    /// not reported "not collected" (every LDAP run would be UNKNOWN for a fact no input of the
+    /// run can observe).
     pub fn add_directory(
         &mut self,
         directory: DirectoryRecord,
@@ -115,11 +116,7 @@ impl ExchangeState {
         self.hybrid_detected = self.hybrid.detected();
         let records = directory.servers.iter().map(|s| s.server.clone()).collect();
         self.add_server_list(records);
-        if !stores_observed {
-            for server in &mut self.servers {
-                server.requires_auth_certificate = false;
-            }
-        }
+        self.stores_unobservable = !stores_observed;
         for server in directory.servers {
             let Some(der) = server.internal_transport_der else {
                 continue;
@@ -305,8 +302,10 @@ mod tests {
             exch01.internal_transport_certificate,
             Some(Thumbprint::of_der(&transport))
         );
-        // Nothing in this run reads stores: nobody is required to hold the Auth Certificate.
-        assert!(state.servers.iter().all(|s| !s.requires_auth_certificate));
+        // Nothing in this run reads stores: the servers keep their role, the stores are not
+        // observable.
+        assert!(state.server("EXCH01").unwrap().requires_auth_certificate);
+        assert!(!state.stores_observable());
         let entry = state.certificate(&Thumbprint::of_der(&transport)).unwrap();
         assert!(entry.sightings[0].origin.contains("EXCH01"));
         assert_eq!(entry.sightings[0].server, None);

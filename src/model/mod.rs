@@ -138,6 +138,10 @@ pub struct ExchangeState {
     /// Auth Certificate.
     #[serde(skip)]
     server_list_given: bool,
+    /// The run has no input that reads the servers' stores (`--ldap` with `--metadata` only):
+    /// a store nobody read is then the run's design, not a server left out.
+    #[serde(skip)]
+    stores_unobservable: bool,
     /// The Auth metadata document (`--metadata`), when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<PublishedMetadata>,
@@ -264,6 +268,12 @@ impl ExchangeState {
             }
         }
         entry.sightings.push(sighting);
+    }
+
+    /// Whether some input of the run reads stores, so that a required server whose store
+    /// nobody read was left out (see [`ExchangeState::add_directory`]).
+    pub fn stores_observable(&self) -> bool {
+        !self.stores_unobservable
     }
 
     pub fn certificate(&self, thumbprint: &Thumbprint) -> Option<&CertificateEntry> {
