@@ -1944,20 +1944,13 @@ impl Sim {
                     .or_else(|| positional.into_iter().next())
                     .unwrap_or(Value::Null)
                     .text();
-                let names: Vec<Value> = if let Ok(flags) = services.trim().parse::<u32>() {
-                    [
-                        (1, "IMAP"),
-                        (2, "POP"),
-                        (4, "UM"),
-                        (8, "IIS"),
-                        (16, "SMTP"),
-                        (32, "Federation"),
-                        (64, "UMCallRouter"),
-                    ]
-                    .iter()
-                    .filter(|(bit, _)| flags & bit != 0)
-                    .map(|(_, n)| Value::Str(n.to_string()))
-                    .collect()
+                // The numbers a remote shell sends are Exchange's AllowedServices flags.
+                let names: Vec<Value> = if let Ok(flags) = services.trim().parse::<i64>() {
+                    exchange_authcert::source::exchange_exports::CERTIFICATE_SERVICES
+                        .iter()
+                        .filter(|(bit, _)| flags & bit != 0)
+                        .map(|(_, n)| Value::Str(n.to_string()))
+                        .collect()
                 } else {
                     services
                         .split(',')

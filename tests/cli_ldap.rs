@@ -786,21 +786,8 @@ fn the_directory_and_the_bundle_agree() {
 fn bench_500_servers_ldap_against_bundle() {
     let now = anchor();
     let current = auth_expiring(now + days(1000));
-    let mut org = Organisation::new(now - common::seconds(3600))
-        .auth_config(AuthConfigExport::current(&current));
-    for i in 0..500 {
-        let name = format!("MBX{i:03}");
-        let transport = selfsigned_expiring(&name, now + days(1500));
-        org = org
-            .server(
-                ServerInfo::mailbox(&name),
-                Store::Certificates(vec![
-                    StoreCert::new(&current, &[]),
-                    StoreCert::new(&transport, &["SMTP"]),
-                ]),
-            )
-            .internal_transport(&transport);
-    }
+    let org =
+        common::exchange::mailboxes_holding(&current, AuthConfigExport::current(&current), 500);
     let Some(slapd) = Slapd::start(
         &DirectoryTree::of(&org, DateForm::GeneralizedTime),
         Security::Tls,

@@ -506,21 +506,11 @@ fn option_errors() {
 fn bench_50_servers_probed_against_bundle() {
     let now = anchor();
     let current = auth_expiring(now + days(1000));
-    let mut org = Organisation::new(now - common::seconds(3600))
-        .auth_config(AuthConfigExport::current(&current).changed(now - days(90)));
-    for i in 0..50 {
-        let name = format!("MBX{i:02}");
-        let transport = selfsigned_expiring(&name, now + days(1500));
-        org = org
-            .server(
-                ServerInfo::mailbox(&name),
-                Store::Certificates(vec![
-                    StoreCert::new(&current, &[]),
-                    StoreCert::new(&transport, &["SMTP"]),
-                ]),
-            )
-            .internal_transport(&transport);
-    }
+    let org = common::exchange::mailboxes_holding(
+        &current,
+        AuthConfigExport::current(&current).changed(now - days(90)),
+        50,
+    );
     let Some(slapd) = directory(&org) else {
         return;
     };

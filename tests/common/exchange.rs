@@ -1502,6 +1502,32 @@ pub fn store(server: &str, auth: &[&TestCert]) -> Vec<StoreCert> {
     certs
 }
 
+/// `count` Mailbox servers (MBX000, MBX001 ...) collected an hour before the anchor, each
+/// holding `current` and its own internal transport certificate (SMTP, 1500 days left): the
+/// organisation of the scale benchmarks.
+pub fn mailboxes_holding(
+    current: &TestCert,
+    config: AuthConfigExport,
+    count: usize,
+) -> Organisation {
+    let now = crate::common::anchor();
+    let mut org = Organisation::new(now - crate::common::seconds(3600)).auth_config(config);
+    for i in 0..count {
+        let name = format!("MBX{i:03}");
+        let transport = crate::common::selfsigned_expiring(&name, now + crate::common::days(1500));
+        org = org
+            .server(
+                ServerInfo::mailbox(&name),
+                Store::Certificates(vec![
+                    StoreCert::new(current, &[]),
+                    StoreCert::new(&transport, &["SMTP"]),
+                ]),
+            )
+            .internal_transport(&transport);
+    }
+    org
+}
+
 /// Two Mailbox servers, EXCH01 and EXCH02, collected at the anchor.
 pub fn two_servers(
     config: AuthConfigExport,
