@@ -211,6 +211,14 @@ object Host "exch01.contoso.com" {
     exchange_authcert_certificates = [ "EXCH01=/var/lib/exchange-authcert/contoso/EXCH01-certs.xml" ]
   }
   vars.exchange_authcert_metadata_check = true
+  vars.exchange_authcert_directory = {
+    exchange_authcert_ldap = "ldaps://dc1.contoso.com"
+    exchange_authcert_ldap_user = "monitor@contoso.com"
+    exchange_authcert_ldap_password_file = "/etc/icinga2/exchange-ldap.secret"
+    exchange_authcert_metadata = "https://mail.contoso.com/autodiscover/metadata/json/1"
+    exchange_authcert_probe_servers = true
+    exchange_authcert_resolve = [ "exch01.contoso.com=10.0.0.11", "exch02.contoso.com=10.0.0.12:443" ]
+  }
   vars.exchange_authcert_tls_endpoints = {
     "SMTP" = { exchange_authcert_starttls = "smtp" }
     "HTTPS" = { exchange_authcert_port = 443 }
@@ -251,9 +259,9 @@ object Host "exch02.contoso.com" {
             lines.join("\n")
         );
     }
-    // 1 bundle + 1 exports + 1 metadata + 3 TLS + 1 file + agent + NRPE.
+    // 1 bundle + 1 exports + 1 metadata + 1 directory + 3 TLS + 1 file + agent + NRPE.
     assert!(
-        text.contains("Instantiated 9 Services."),
+        text.contains("Instantiated 10 Services."),
         "not every example service was created:\n{text}"
     );
 }
@@ -374,6 +382,9 @@ const EXPECTED: &[Expected] = &[
     },
 ];
 
+/// The service the `exchange-authcert-ldap` rule creates from `exchange_authcert_directory`.
+const LDAP_SERVICE: &str = "exchange-authcert-ldap";
+
 fn free_loopback_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("binding a loopback port")
@@ -402,6 +413,49 @@ fn icinga2_runs_the_check_command_and_reports_states_and_perfdata_through_its_ap
     std::fs::write(certs.join("localhost.crt"), certificate.pem()).expect("crt");
     std::fs::write(certs.join("ca.crt"), certificate.pem()).expect("ca");
     std::fs::write(certs.join("localhost.key"), &certificate.key_pem).expect("key");
+
+    // The directory rule against the loopback slapd, and the binary's own result for the same
+    // arguments, which Icinga must record as it is.
+    let ldap = common::ldap::LdapCheck::start(
+        &installation.dir.join("samples"),
+        common::utc(2026, 12, 1, 0, 0, 0),
+    );
+    let (ldap_vars, direct) = match &ldap {
+        Some(check) => {
+            let url = check.slapd.ldaps_url();
+            let direct = common::Run::new()
+                .args(check.args(&url, |p| p.display().to_string()))
+                .output();
+            assert_eq!(
+                direct.code,
+                1,
+                "the fixture's verdict is a WARNING\n{}",
+                direct.context()
+            );
+            for file in [&check.password_file, &check.ca_file, &check.metadata] {
+                make_world_readable(file, 0o644);
+            }
+            let vars = format!(
+                "vars.exchange_authcert_directory = {{\n    exchange_authcert_ldap = \"{url}\"\n    exchange_authcert_ldap_user = \"{}\"\n    exchange_authcert_ldap_password_file = \"{}\"\n    exchange_authcert_metadata = \"{}\"\n    exchange_authcert_ca_file = \"{}\"\n  }}",
+                common::ldap::MONITOR_DN,
+                check.password_file.display(),
+                check.metadata.display(),
+                check.ca_file.display()
+            );
+            (vars, Some(direct))
+        }
+        None if system::in_ci() => {
+            panic!("{TEST}: slapd is not installed, but CI=true: .ci/run must install it")
+        }
+        None => {
+            eprintln!("note: slapd is not installed: the --ldap service is left out");
+            (String::new(), None)
+        }
+    };
+    let mut services: Vec<&str> = EXPECTED.iter().map(|e| e.service).collect();
+    if direct.is_some() {
+        services.push(LDAP_SERVICE);
+    }
 
     let port = free_loopback_port();
     let sample = |name: &str| installation.path(&format!("samples/{name}"));
@@ -432,6 +486,7 @@ object Host "exch01" {{
   enable_active_checks = false
   vars.exchange_authcert_now = "{NOW}"
   vars.exchange_authcert_bundle_file = "{bundle}"
+  {ldap_vars}
   vars.exchange_authcert_files = {{
     "ok" = {{ exchange_authcert_cert = [ "{auth}" ] }}
     "warning" = {{ exchange_authcert_cert = "{transport}" }}
@@ -492,7 +547,7 @@ object Host "exch01" {{
                         .ok()
                         .and_then(|v| v["results"].as_array().map(Vec::len))
                         .unwrap_or(0);
-                    forced = rescheduled == EXPECTED.len();
+                    forced = rescheduled == services.len();
                     last = answer;
                 }
                 Ok((status, answer)) => last = format!("HTTP {status}: {answer}"),
@@ -514,7 +569,7 @@ object Host "exch01" {{
                             (service.to_string(), r["attrs"]["last_check_result"].clone())
                         })
                         .collect();
-                    if EXPECTED.iter().all(|e| results.contains_key(e.service)) {
+                    if services.iter().all(|s| results.contains_key(*s)) {
                         break results;
                     }
                     last = answer;
@@ -547,7 +602,7 @@ object Host "exch01" {{
                 }
             }
         }
-        if EXPECTED.iter().all(|e| records.contains_key(e.service))
+        if services.iter().all(|s| records.contains_key(*s))
             || perf_started.elapsed() > Duration::from_secs(20)
         {
             break records;
@@ -631,6 +686,51 @@ object Host "exch01" {{
             }
         }
     }
+    // The directory service: Icinga's state, output and perfdata (split at '|' and at spaces)
+    // and the PerfdataWriter's record are the binary's own.
+    if let Some(direct) = &direct {
+        let result = &results[LDAP_SERVICE];
+        let first = direct.stdout.lines().next().unwrap_or_default();
+        let (text, perf) = first.split_once('|').unwrap_or((first, ""));
+        let recorded_perf: Vec<&str> = result["performance_data"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let output = result["output"].as_str().unwrap_or_default();
+        let expected_state = f64::from(direct.code);
+        // Icinga keeps the long output below the first line, without the perfdata.
+        let expected_output: Vec<&str> = std::iter::once(text.trim())
+            .chain(direct.stdout.lines().skip(1).map(str::trim))
+            .collect();
+        if result["state"].as_f64() != Some(expected_state)
+            || output.lines().map(str::trim).collect::<Vec<_>>() != expected_output
+            || recorded_perf != perf.split_whitespace().collect::<Vec<_>>()
+        {
+            failures.push(format!(
+                "{LDAP_SERVICE}: Icinga recorded state {}, output {output:?}, perfdata {recorded_perf:?}; directly: {}",
+                result["state"],
+                direct.context()
+            ));
+        }
+        let command: Vec<&str> = result["command"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        if !command.contains(&"--ldap") || command.contains(&"--probe-servers") {
+            failures.push(format!(
+                "{LDAP_SERVICE}: the command line should have --ldap and no --probe-servers (false): {command:?}"
+            ));
+        }
+        match written.get(LDAP_SERVICE) {
+            Some((state, line))
+                if *state == direct.code.to_string() && line.trim() == perf.trim() => {}
+            other => failures.push(format!(
+                "{LDAP_SERVICE}: PerfdataWriter recorded {other:?}, directly {:?}",
+                (direct.code, perf.trim())
+            )),
+        }
+    }
+    drop(ldap);
     assert!(
         failures.is_empty(),
         "Icinga recorded other results than expected:\n{}",

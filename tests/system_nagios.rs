@@ -216,6 +216,42 @@ fn cases(dir: &Path, servers: &Servers) -> Vec<Case> {
     cases
 }
 
+/// `check_exchange_authcert_ldap` against the loopback slapd (tests/common/ldap.rs, files in
+/// `dir`), and the binary's own result for the same arguments, which Nagios must record as it
+/// is; `None` without slapd.
+fn ldap_case(dir: &Path) -> Option<(common::ldap::LdapCheck, Case, common::Output)> {
+    let check = common::ldap::LdapCheck::start(dir, common::utc(2026, 12, 1, 0, 0, 0))?;
+    let url = check.slapd.ldaps_url();
+    let direct = common::Run::new()
+        .args(check.args(&url, |p| p.display().to_string()))
+        .output();
+    assert_eq!(
+        direct.code,
+        1,
+        "the fixture's verdict is a WARNING\n{}",
+        direct.context()
+    );
+    let case = Case {
+        host: "exch01",
+        service: "ldap-warning",
+        check_command: format!(
+            "check_exchange_authcert_ldap!{url}!{}!{}!{}!--ca-file {} --now {NOW}",
+            common::ldap::MONITOR_DN,
+            check.password_file.display(),
+            check.metadata.display(),
+            check.ca_file.display(),
+        ),
+        state: 1,
+        output_starts: "EXCHANGE AUTHCERT WARNING - ",
+        // The Auth Certificate's days; the WARNING is EXCH02's transport certificate.
+        perfdata: &[
+            "days_left=1000;60:;30:;;",
+            "auth_current_days=1000;60:;30:;;",
+        ],
+    };
+    Some((check, case, direct))
+}
+
 /// Lays out plugin, samples, commands and the main configuration in `dir`.
 fn lay_out(dir: &Path, cases: &[Case], servers: &Servers) -> PathBuf {
     make_world_readable(dir, 0o755);
@@ -332,7 +368,18 @@ fn nagios_runs_the_plugin_commands_and_records_states_and_perfdata() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
     let servers = servers();
-    let cases = cases(dir, &servers);
+    let mut cases = cases(dir, &servers);
+    let ldap = ldap_case(dir);
+    match ldap {
+        Some((_, ref case, _)) => cases.push(Case {
+            check_command: case.check_command.clone(),
+            ..*case
+        }),
+        None if system::in_ci() => {
+            panic!("{TEST}: slapd is not installed, but CI=true: .ci/run must install it")
+        }
+        None => eprintln!("note: slapd is not installed: the --ldap service is left out"),
+    }
     let cfg = lay_out(dir, &cases, &servers);
 
     let (ok, text) = run_bounded(
@@ -459,6 +506,24 @@ fn nagios_runs_the_plugin_commands_and_records_states_and_perfdata() {
         "Nagios recorded other results than expected:\n{}",
         failures.join("\n")
     );
+    // What Nagios recorded for the --ldap service is what the binary says directly: the
+    // state, the first line and the perfdata (Nagios splits the line at '|').
+    if let Some((_, case, direct)) = &ldap {
+        let status = &services[case.service];
+        let first = direct.stdout.lines().next().unwrap_or_default();
+        let (text, perf) = first.split_once('|').unwrap_or((first, ""));
+        let recorded = (
+            status["current_state"].as_str(),
+            status["plugin_output"].trim(),
+            status["performance_data"].trim(),
+        );
+        assert_eq!(
+            recorded,
+            (direct.code.to_string().as_str(), text.trim(), perf.trim()),
+            "Nagios recorded another result than the binary gives directly\n{}",
+            direct.context()
+        );
+    }
     let missing = &services["missing-file-unknown"]["plugin_output"];
     assert!(
         missing.contains("missing.pem") && missing.contains("no such file"),

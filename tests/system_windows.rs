@@ -465,6 +465,41 @@ fn windows_exe_under_wine_matches_the_linux_binary() {
         code: 3,
     });
 
+    // --ldap against the loopback slapd, over LDAPS and over StartTLS: on Windows the LDAP
+    // client runs on tokio's IOCP driver and winsock, which nothing else in the check uses.
+    // The password, CA and metadata files are given as Z:\ paths.
+    let ldap_dir = common::Workdir::new();
+    let ldap = common::ldap::LdapCheck::start(ldap_dir.path(), common::utc(2026, 12, 1, 0, 0, 0));
+    match &ldap {
+        Some(check) => {
+            let files = [&check.password_file, &check.ca_file, &check.metadata];
+            for (name, url) in [
+                ("--ldap ldaps://", check.slapd.ldaps_url()),
+                ("--ldap ldap:// with StartTLS", check.slapd.starttls_url()),
+            ] {
+                cases.push(Case {
+                    name,
+                    linux: check.args(&url, |p| p.display().to_string()),
+                    windows: check.args(&url, wine_path),
+                    paths: files
+                        .iter()
+                        .map(|p| (wine_path(p), p.display().to_string()))
+                        .collect(),
+                    code: 1,
+                });
+            }
+        }
+        None if system::in_ci() => {
+            panic!("slapd is not installed, but CI=true: .ci/run must install it")
+        }
+        None => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"note: slapd is not installed: the --ldap cases are left out\n",
+            );
+        }
+    }
+
     // Real Export-Clixml files of Windows PowerShell 5.1 are UTF-16LE with a BOM: the
     // CSS-Exchange fixtures re-encoded so.
     let fixtures = Path::new(CRATE_DIR).join("../shared/fixtures/css-exchange");

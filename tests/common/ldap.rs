@@ -521,3 +521,93 @@ fn load(config: &Path, ldif: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The organisation the tests that run `--ldap` through another program (Wine, Nagios 4,
+/// Icinga 2) read: two Mailbox servers on the current Auth Certificate, EXCH02's internal
+/// transport certificate 20 days from expiry, so the verdict is a WARNING (a non-zero exit code
+/// every side must pass on). The Auth Certificate comes from a saved metadata document
+/// (`--metadata FILE`), so nothing but slapd listens.
+pub struct LdapCheck {
+    pub slapd: Slapd,
+    /// The metadata document publishing the current Auth Certificate.
+    pub metadata: PathBuf,
+    /// The monitoring account's password on its first line.
+    pub password_file: PathBuf,
+    /// The CA of slapd's certificate.
+    pub ca_file: PathBuf,
+    /// What `--now` must say for the verdict above.
+    pub now: OffsetDateTime,
+}
+
+impl LdapCheck {
+    /// Starts slapd with TLS and writes the files into `dir` (which the caller may have to make
+    /// readable to a daemon); `None` when slapd is not installed.
+    pub fn start(dir: &Path, now: OffsetDateTime) -> Option<LdapCheck> {
+        let current = super::auth_expiring(now + super::days(1000) + super::seconds(3600));
+        let transport: Vec<super::TestCert> = [("EXCH01", 1500), ("EXCH02", 20)]
+            .iter()
+            .map(|(name, left)| {
+                super::selfsigned_expiring(name, now + super::days(*left) + super::seconds(3600))
+            })
+            .collect();
+        let mut organisation = Organisation::new(now - super::seconds(3600))
+            .auth_config(super::exchange::AuthConfigExport::current(&current));
+        for (name, cert) in ["EXCH01", "EXCH02"].iter().zip(&transport) {
+            let store = vec![
+                super::exchange::StoreCert::new(&current, &[]),
+                super::exchange::StoreCert::new(cert, &["SMTP"]),
+            ];
+            organisation = organisation
+                .server(
+                    super::exchange::ServerInfo::mailbox(name),
+                    Store::Certificates(store),
+                )
+                .internal_transport(cert);
+        }
+        let tree = DirectoryTree::of(&organisation, DateForm::GeneralizedTime);
+        let slapd = Slapd::start(&tree, Security::Tls)?;
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("writing an LDAP case file");
+            path
+        };
+        let metadata = write(
+            "ldap-metadata.json",
+            &net::metadata_doc(&[(&current, None)], net::KeyCase::Lower),
+        );
+        let password_file = write("ldap-password", &format!("{MONITOR_PASSWORD}\n"));
+        let ca_file = write(
+            "ldap-ca.pem",
+            &std::fs::read_to_string(&slapd.ca_file).expect("slapd's CA"),
+        );
+        Some(LdapCheck {
+            slapd,
+            metadata,
+            password_file,
+            ca_file,
+            now,
+        })
+    }
+
+    /// The check's arguments for `url`, every file named through `path` (a Wine test gives
+    /// `Z:\…` spellings).
+    pub fn args(&self, url: &str, path: impl Fn(&Path) -> String) -> Vec<String> {
+        [
+            "--ldap",
+            url,
+            "--ldap-user",
+            MONITOR_DN,
+            "--ldap-password-file",
+            &path(&self.password_file),
+            "--ca-file",
+            &path(&self.ca_file),
+            "--metadata",
+            &path(&self.metadata),
+            "--now",
+            &super::rfc3339(self.now),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
