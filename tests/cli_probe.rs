@@ -521,7 +521,7 @@ fn bench_50_servers_probed_against_bundle() {
     let mut runs: Vec<(String, Vec<String>)> = Vec::new();
     let dirs = [Workdir::new(), Workdir::new()];
     for (latency_ms, dir) in [0, 100].into_iter().zip(&dirs) {
-        let probes = probe::serve_after(&org, now, dir, Duration::from_millis(latency_ms));
+        let probes = probe::serve_after(&org, now, dir.path(), Duration::from_millis(latency_ms));
         let mut args: Vec<String> = [
             "--ldap",
             &slapd.ldaps_url(),

@@ -424,7 +424,7 @@ fn icinga2_runs_the_check_command_and_reports_states_and_perfdata_through_its_ap
         Some(check) => {
             let url = check.slapd.ldaps_url();
             let direct = common::Run::new()
-                .args(check.args(&url, |p| p.display().to_string()))
+                .args(check.probe_args(&url, |p| p.display().to_string()))
                 .output();
             assert_eq!(
                 direct.code,
@@ -432,15 +432,23 @@ fn icinga2_runs_the_check_command_and_reports_states_and_perfdata_through_its_ap
                 "the fixture's verdict is a WARNING\n{}",
                 direct.context()
             );
-            for file in [&check.password_file, &check.ca_file, &check.metadata] {
+            for file in [&check.password_file, &check.probe_ca_file] {
                 make_world_readable(file, 0o644);
             }
+            // The recommended setup: every server asked (tests/common/probe.rs), each pinned
+            // to its loopback address.
+            let resolve: Vec<String> = check
+                .probes
+                .resolve
+                .iter()
+                .map(|pin| format!("\"{pin}\""))
+                .collect();
             let vars = format!(
-                "vars.exchange_authcert_directory = {{\n    exchange_authcert_ldap = \"{url}\"\n    exchange_authcert_ldap_user = \"{}\"\n    exchange_authcert_ldap_password_file = \"{}\"\n    exchange_authcert_metadata = \"{}\"\n    exchange_authcert_ca_file = \"{}\"\n  }}",
+                "vars.exchange_authcert_directory = {{\n    exchange_authcert_ldap = \"{url}\"\n    exchange_authcert_ldap_user = \"{}\"\n    exchange_authcert_ldap_password_file = \"{}\"\n    exchange_authcert_probe_servers = true\n    exchange_authcert_resolve = [ {} ]\n    exchange_authcert_ca_file = \"{}\"\n  }}",
                 common::ldap::MONITOR_DN,
                 check.password_file.display(),
-                check.metadata.display(),
-                check.ca_file.display()
+                resolve.join(", "),
+                check.probe_ca_file.display()
             );
             (vars, Some(direct))
         }
@@ -716,9 +724,10 @@ object Host "exch01" {{
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();
-        if !command.contains(&"--ldap") || command.contains(&"--probe-servers") {
+        let resolves = command.iter().filter(|a| **a == "--resolve").count();
+        if !command.contains(&"--ldap") || !command.contains(&"--probe-servers") || resolves != 2 {
             failures.push(format!(
-                "{LDAP_SERVICE}: the command line should have --ldap and no --probe-servers (false): {command:?}"
+                "{LDAP_SERVICE}: the command line should have --ldap, --probe-servers and one --resolve per server: {command:?}"
             ));
         }
         match written.get(LDAP_SERVICE) {

@@ -216,40 +216,70 @@ fn cases(dir: &Path, servers: &Servers) -> Vec<Case> {
     cases
 }
 
-/// `check_exchange_authcert_ldap` against the loopback slapd (tests/common/ldap.rs, files in
-/// `dir`), and the binary's own result for the same arguments, which Nagios must record as it
-/// is; `None` without slapd.
-fn ldap_case(dir: &Path) -> Option<(common::ldap::LdapCheck, Case, common::Output)> {
+/// `check_exchange_authcert_ldap` (the certificate from `--metadata`) and
+/// `check_exchange_authcert_ldap_probes` (every server asked, tests/common/probe.rs) against the
+/// loopback slapd (tests/common/ldap.rs, files in `dir`), each with the binary's own result for
+/// the same arguments, which Nagios must record as it is; `None` without slapd.
+fn ldap_cases(dir: &Path) -> Option<(common::ldap::LdapCheck, Vec<(Case, common::Output)>)> {
     let check = common::ldap::LdapCheck::start(dir, common::utc(2026, 12, 1, 0, 0, 0))?;
     let url = check.slapd.ldaps_url();
-    let direct = common::Run::new()
-        .args(check.args(&url, |p| p.display().to_string()))
-        .output();
-    assert_eq!(
-        direct.code,
-        1,
-        "the fixture's verdict is a WARNING\n{}",
-        direct.context()
-    );
-    let case = Case {
-        host: "exch01",
-        service: "ldap-warning",
-        check_command: format!(
-            "check_exchange_authcert_ldap!{url}!{}!{}!{}!--ca-file {} --now {NOW}",
-            common::ldap::MONITOR_DN,
-            check.password_file.display(),
-            check.metadata.display(),
-            check.ca_file.display(),
+    let display = |p: &Path| p.display().to_string();
+    let resolve: Vec<String> = check
+        .probes
+        .resolve
+        .iter()
+        .map(|pin| format!("--resolve {pin}"))
+        .collect();
+    let runs = [
+        (
+            "ldap-warning",
+            check.args(&url, display),
+            format!(
+                "check_exchange_authcert_ldap!{url}!{}!{}!{}!--ca-file {} --now {NOW}",
+                common::ldap::MONITOR_DN,
+                check.password_file.display(),
+                check.metadata.display(),
+                check.ca_file.display(),
+            ),
         ),
-        state: 1,
-        output_starts: "EXCHANGE AUTHCERT WARNING - ",
-        // The Auth Certificate's days; the WARNING is EXCH02's transport certificate.
-        perfdata: &[
-            "days_left=1000;60:;30:;;",
-            "auth_current_days=1000;60:;30:;;",
-        ],
-    };
-    Some((check, case, direct))
+        (
+            "ldap-probes-warning",
+            check.probe_args(&url, display),
+            format!(
+                "check_exchange_authcert_ldap_probes!{url}!{}!{}!--ca-file {} {} --now {NOW}",
+                common::ldap::MONITOR_DN,
+                check.password_file.display(),
+                check.probe_ca_file.display(),
+                resolve.join(" "),
+            ),
+        ),
+    ];
+    let cases = runs
+        .into_iter()
+        .map(|(service, args, check_command)| {
+            let direct = common::Run::new().args(args).output();
+            assert_eq!(
+                direct.code,
+                1,
+                "the fixture's verdict is a WARNING\n{}",
+                direct.context()
+            );
+            let case = Case {
+                host: "exch01",
+                service,
+                check_command,
+                state: 1,
+                output_starts: "EXCHANGE AUTHCERT WARNING - ",
+                // The Auth Certificate's days; the WARNING is EXCH02's transport certificate.
+                perfdata: &[
+                    "days_left=1000;60:;30:;;",
+                    "auth_current_days=1000;60:;30:;;",
+                ],
+            };
+            (case, direct)
+        })
+        .collect();
+    Some((check, cases))
 }
 
 /// Lays out plugin, samples, commands and the main configuration in `dir`.
@@ -369,12 +399,12 @@ fn nagios_runs_the_plugin_commands_and_records_states_and_perfdata() {
     let dir = dir.path();
     let servers = servers();
     let mut cases = cases(dir, &servers);
-    let ldap = ldap_case(dir);
-    match ldap {
-        Some((_, ref case, _)) => cases.push(Case {
+    let ldap = ldap_cases(dir);
+    match &ldap {
+        Some((_, ldap_cases)) => cases.extend(ldap_cases.iter().map(|(case, _)| Case {
             check_command: case.check_command.clone(),
             ..*case
-        }),
+        })),
         None if system::in_ci() => {
             panic!("{TEST}: slapd is not installed, but CI=true: .ci/run must install it")
         }
@@ -506,9 +536,9 @@ fn nagios_runs_the_plugin_commands_and_records_states_and_perfdata() {
         "Nagios recorded other results than expected:\n{}",
         failures.join("\n")
     );
-    // What Nagios recorded for the --ldap service is what the binary says directly: the
+    // What Nagios recorded for the --ldap services is what the binary says directly: the
     // state, the first line and the perfdata (Nagios splits the line at '|').
-    if let Some((_, case, direct)) = &ldap {
+    for (case, direct) in ldap.iter().flat_map(|(_, cases)| cases) {
         let status = &services[case.service];
         let first = direct.stdout.lines().next().unwrap_or_default();
         let (text, perf) = first.split_once('|').unwrap_or((first, ""));

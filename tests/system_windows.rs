@@ -488,6 +488,20 @@ fn windows_exe_under_wine_matches_the_linux_binary() {
                     code: 1,
                 });
             }
+            // Every server asked for its own metadata, over TLS from Windows' sockets to
+            // 127.0.0.2 and 127.0.0.3 (tests/common/probe.rs).
+            let files = [&check.password_file, &check.probe_ca_file];
+            let url = check.slapd.ldaps_url();
+            cases.push(Case {
+                name: "--ldap --probe-servers",
+                linux: check.probe_args(&url, |p| p.display().to_string()),
+                windows: check.probe_args(&url, wine_path),
+                paths: files
+                    .iter()
+                    .map(|p| (wine_path(p), p.display().to_string()))
+                    .collect(),
+                code: 1,
+            });
         }
         None if system::in_ci() => {
             panic!("slapd is not installed, but CI=true: .ci/run must install it")

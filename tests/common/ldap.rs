@@ -535,6 +535,10 @@ pub struct LdapCheck {
     pub password_file: PathBuf,
     /// The CA of slapd's certificate.
     pub ca_file: PathBuf,
+    /// Each server's own metadata endpoint, for `--probe-servers` in place of `--metadata`.
+    pub probes: super::probe::ProbedServers,
+    /// slapd's CA and the servers' CA in one file, for the probing run.
+    pub probe_ca_file: PathBuf,
     /// What `--now` must say for the verdict above.
     pub now: OffsetDateTime,
 }
@@ -576,17 +580,42 @@ impl LdapCheck {
             &net::metadata_doc(&[(&current, None)], net::KeyCase::Lower),
         );
         let password_file = write("ldap-password", &format!("{MONITOR_PASSWORD}\n"));
-        let ca_file = write(
-            "ldap-ca.pem",
-            &std::fs::read_to_string(&slapd.ca_file).expect("slapd's CA"),
-        );
+        let slapd_ca = std::fs::read_to_string(&slapd.ca_file).expect("slapd's CA");
+        let ca_file = write("ldap-ca.pem", &slapd_ca);
+        let probes = super::probe::serve_after(&organisation, now, dir, std::time::Duration::ZERO);
+        let servers_ca = std::fs::read_to_string(&probes.ca_file).expect("the servers' CA");
+        let probe_ca_file = write("ldap-probe-ca.pem", &format!("{slapd_ca}{servers_ca}"));
         Some(LdapCheck {
             slapd,
             metadata,
             password_file,
             ca_file,
+            probes,
+            probe_ca_file,
             now,
         })
+    }
+
+    /// [`LdapCheck::args`] with `--probe-servers` (and every server's `--resolve`) in place of
+    /// `--metadata`.
+    pub fn probe_args(&self, url: &str, path: impl Fn(&Path) -> String) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--ldap",
+            url,
+            "--ldap-user",
+            MONITOR_DN,
+            "--ldap-password-file",
+            &path(&self.password_file),
+            "--ca-file",
+            &path(&self.probe_ca_file),
+            "--now",
+            &super::rfc3339(self.now),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(self.probes.args());
+        args
     }
 
     /// The check's arguments for `url`, every file named through `path` (a Wine test gives

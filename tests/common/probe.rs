@@ -11,7 +11,7 @@
 //!   and the server answers with an error (HTTP 500) instead of a document;
 //! - a server that cannot be reached never answers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -47,14 +47,14 @@ impl ProbedServers {
 /// answering as Exchange would at `now`. A server whose store is unreachable accepts and never
 /// answers; one nobody collected has nothing listening.
 pub fn serve(organisation: &Organisation, now: OffsetDateTime, dir: &Workdir) -> ProbedServers {
-    serve_after(organisation, now, dir, Duration::ZERO)
+    serve_after(organisation, now, dir.path(), Duration::ZERO)
 }
 
-/// [`serve`], each server answering after `latency`.
+/// [`serve`], each server answering after `latency`, the CA written into `dir`.
 pub fn serve_after(
     organisation: &Organisation,
     now: OffsetDateTime,
-    dir: &Workdir,
+    dir: &Path,
     latency: Duration,
 ) -> ProbedServers {
     let fqdns: Vec<&str> = organisation
@@ -88,10 +88,9 @@ pub fn serve_after(
         };
         resolve.push(format!("{}={address}", server.info.fqdn));
     }
-    ProbedServers {
-        resolve,
-        ca_file: dir.write("probe-ca.pem", &identity.ca_pem),
-    }
+    let ca_file = dir.join("probe-ca.pem");
+    std::fs::write(&ca_file, &identity.ca_pem).expect("writing the servers' CA");
+    ProbedServers { resolve, ca_file }
 }
 
 /// AuthMetadataBuilder's answer for a server whose store is `store`.
