@@ -70,6 +70,15 @@ impl ProbePlan {
 impl InputArgs {
     /// The network inputs, checked before anything is read or sent.
     pub(super) fn network_plan(&self) -> Result<NetworkPlan, InputError> {
+        // `--ca-file` serves the metadata server, the domain controller and the probed servers:
+        // read once, and only when one of them is asked for.
+        let verifies = self.ldap.is_some()
+            || self.probe_servers
+            || self.metadata.as_deref().is_some_and(metadata::is_url);
+        let extra_roots = match &self.ca_file {
+            Some(path) if verifies => read_ca_file(path)?,
+            _ => Vec::new(),
+        };
         let connect_to = match &self.connect_to {
             Some(text) => Some(
                 tls::HostPort::parse(text, 0)
@@ -105,14 +114,10 @@ impl InputArgs {
                     .ok()
                     .and_then(|u| u.port_u16())
                     .unwrap_or(443);
-                let extra_roots = match &self.ca_file {
-                    Some(path) => read_ca_file(path)?,
-                    None => Vec::new(),
-                };
                 Some(NetworkSource::Url(
                     spec.to_string(),
                     HttpsOptions {
-                        extra_roots,
+                        extra_roots: extra_roots.clone(),
                         insecure: self.insecure,
                         sni: sni.clone(),
                         connect_to: connect_to_for(port),
@@ -137,14 +142,14 @@ impl InputArgs {
             metadata,
             targets,
             chain: self.chain,
-            ldap: self.ldap_options()?,
+            ldap: self.ldap_options(&extra_roots)?,
             stores_observed: !self.certificate_exports.is_empty() || self.probe_servers,
-            probes: self.probe_plan()?,
+            probes: self.probe_plan(&extra_roots)?,
         })
     }
 
     /// `--probe-servers` and `--resolve`, checked before anything is sent.
-    fn probe_plan(&self) -> Result<Option<ProbePlan>, InputError> {
+    fn probe_plan(&self, extra_roots: &[Vec<u8>]) -> Result<Option<ProbePlan>, InputError> {
         if !self.probe_servers {
             return Ok(None);
         }
@@ -166,13 +171,9 @@ impl InputArgs {
                 .map_err(|e| OptionError(format!("--resolve '{spec}': {e}")))?;
             pins.push((name.trim().to_ascii_lowercase(), to));
         }
-        let extra_roots = match &self.ca_file {
-            Some(path) => read_ca_file(path)?,
-            None => Vec::new(),
-        };
         Ok(Some(ProbePlan {
             options: HttpsOptions {
-                extra_roots,
+                extra_roots: extra_roots.to_vec(),
                 insecure: self.insecure,
                 sni: None,
                 connect_to: None,
@@ -182,7 +183,10 @@ impl InputArgs {
     }
 
     /// `--ldap` and its account, checked before anything is sent.
-    fn ldap_options(&self) -> Result<Option<ldap::LdapOptions>, InputError> {
+    fn ldap_options(
+        &self,
+        extra_roots: &[Vec<u8>],
+    ) -> Result<Option<ldap::LdapOptions>, InputError> {
         let Some(url) = &self.ldap else {
             return Ok(None);
         };
@@ -206,10 +210,6 @@ impl InputArgs {
             Some("") => return Err(OptionError("--ldap-base needs a DN".into()).into()),
             other => other.map(str::to_string),
         };
-        let extra_roots = match &self.ca_file {
-            Some(path) => read_ca_file(path)?,
-            None => Vec::new(),
-        };
         if self.metadata.is_none() && self.certificate_exports.is_empty() && !self.probe_servers {
             // AD names the Auth Certificates by thumbprint only: without a source of their DER
             // the judgement would call the current one missing.
@@ -223,7 +223,7 @@ impl InputArgs {
             user,
             password,
             base,
-            extra_roots,
+            extra_roots: extra_roots.to_vec(),
             insecure: self.insecure,
         }))
     }
