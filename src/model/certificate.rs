@@ -9,7 +9,7 @@ use thiserror::Error;
 use x509_parser::certificate::X509CertificateParser;
 use x509_parser::der_parser::oid::Oid;
 use x509_parser::nom::Parser;
-use x509_parser::prelude::X509Certificate;
+use x509_parser::prelude::{X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
 use crate::types::{Thumbprint, upper_hex};
@@ -70,12 +70,12 @@ impl Certificate {
             DateTime::<Utc>::from_timestamp(time.timestamp(), 0)
                 .ok_or(CertificateError::DateOutOfRange)
         };
-        let subject = x509.subject().to_string();
+        let subject = name_text(x509.subject());
         let names_match = x509.subject().as_raw() == x509.issuer().as_raw();
         let issuer = if names_match {
             subject.clone()
         } else {
-            x509.issuer().to_string()
+            name_text(x509.issuer())
         };
         let self_signed = names_match && x509.verify_signature(None).is_ok();
         let is_exchange_auth = x509
@@ -172,10 +172,171 @@ fn algorithm_name(oid: &Oid<'_>) -> String {
         .map_or_else(|| oid.to_id_string(), |(_, name)| (*name).to_string())
 }
 
+/// A name exactly as x509-parser's `Display` writes it (`CN=…, O=…`: RDNs joined by ", ", the
+/// attributes of one RDN by " + "). That `Display` builds x509-parser's whole OID registry on
+/// first use, about a tenth of a certificate-file check's start-up. The names of Exchange's and
+/// CAs' certificates use only the attribute types x509-parser abbreviates without the registry
+/// (its `ABBREV_MAP`) with plain string values: those are written here; any other name goes to
+/// `Display`.
+fn name_text(name: &X509Name) -> String {
+    abbreviated_name_text(name).unwrap_or_else(|| name.to_string())
+}
+
+/// `None` for a name with an attribute type outside x509-parser's abbreviations, or a value
+/// that is not a plain (8-bit) string type holding UTF-8.
+fn abbreviated_name_text(name: &X509Name) -> Option<String> {
+    let mut text = String::new();
+    for rdn in name.iter_rdn() {
+        let mut rdn_text = String::new();
+        for attribute in rdn.iter() {
+            if !rdn_text.is_empty() {
+                rdn_text.push_str(" + ");
+            }
+            rdn_text.push_str(abbreviation(attribute.attr_type())?);
+            rdn_text.push('=');
+            rdn_text.push_str(plain_string(attribute.attr_value())?);
+        }
+        // x509-parser's separators, also for an empty RDN.
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(&rdn_text);
+    }
+    Some(text)
+}
+
+/// x509-parser's `ABBREV_MAP` (objects.rs), which it consults before its registry.
+fn abbreviation(oid: &Oid) -> Option<&'static str> {
+    use x509_parser::oid_registry as registry;
+    let abbreviations = [
+        (registry::OID_X509_COMMON_NAME, "CN"),
+        (registry::OID_X509_COUNTRY_NAME, "C"),
+        (registry::OID_X509_LOCALITY_NAME, "L"),
+        (registry::OID_X509_STATE_OR_PROVINCE_NAME, "ST"),
+        (registry::OID_X509_ORGANIZATION_NAME, "O"),
+        (registry::OID_X509_ORGANIZATIONAL_UNIT, "OU"),
+        (registry::OID_DOMAIN_COMPONENT, "DC"),
+        (registry::OID_PKCS9_EMAIL_ADDRESS, "Email"),
+    ];
+    abbreviations
+        .iter()
+        .find(|(known, _)| known == oid)
+        .map(|(_, abbreviation)| *abbreviation)
+}
+
+/// The string types x509-parser writes as their bytes read as UTF-8 (`attribute_value_to_string`
+/// in its x509.rs); BMPString and non-string values are left to it.
+fn plain_string<'a>(value: &'a x509_parser::der_parser::asn1_rs::Any) -> Option<&'a str> {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let plain = [
+        Tag::NumericString,
+        Tag::VisibleString,
+        Tag::PrintableString,
+        Tag::GeneralString,
+        Tag::ObjectDescriptor,
+        Tag::GraphicString,
+        Tag::T61String,
+        Tag::VideotexString,
+        Tag::Utf8String,
+        Tag::Ia5String,
+    ];
+    if !plain.contains(&value.tag()) {
+        return None;
+    }
+    std::str::from_utf8(value.data).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// The subject of a certificate made with `attributes`, written both ways, and whether our
+    /// own writer took it.
+    fn both_ways(attributes: &[(rcgen::DnType, rcgen::DnValue)]) -> (String, String, bool) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        for (kind, value) in attributes {
+            params.distinguished_name.push(kind.clone(), value.clone());
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let (_, x509) = X509CertificateParser::new().parse(&der).unwrap();
+        let ours = abbreviated_name_text(x509.subject());
+        (
+            name_text(x509.subject()),
+            x509.subject().to_string(),
+            ours.is_some(),
+        )
+    }
+
+    #[test]
+    fn names_are_written_as_x509_parsers_display_writes_them() {
+        use rcgen::{DnType, DnValue};
+        let dc = || DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]);
+        let email = || DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]);
+        let utf8 = |s: &str| DnValue::Utf8String(s.into());
+        let cases: Vec<(Vec<(DnType, DnValue)>, bool)> = vec![
+            (vec![(DnType::CommonName, utf8("EXCH01"))], true),
+            (
+                vec![
+                    (
+                        DnType::CountryName,
+                        DnValue::PrintableString("DE".try_into().unwrap()),
+                    ),
+                    (DnType::StateOrProvinceName, utf8("Bayern")),
+                    (DnType::LocalityName, utf8("München")),
+                    (DnType::OrganizationName, utf8("Contoso, Ltd")),
+                    (DnType::OrganizationalUnitName, utf8("IT + Mail")),
+                    (dc(), DnValue::Ia5String("contoso".try_into().unwrap())),
+                    (
+                        email(),
+                        DnValue::Ia5String("admin@contoso.com".try_into().unwrap()),
+                    ),
+                    (
+                        DnType::CommonName,
+                        utf8("Microsoft Exchange Server Auth Certificate"),
+                    ),
+                ],
+                true,
+            ),
+            (
+                vec![(
+                    DnType::CommonName,
+                    DnValue::TeletexString("mail".try_into().unwrap()),
+                )],
+                true,
+            ),
+            // Left to x509-parser: a BMPString, an attribute type it names from its registry
+            // (serialNumber), one it does not know at all.
+            (
+                vec![(
+                    DnType::CommonName,
+                    DnValue::BmpString("Łódź".try_into().unwrap()),
+                )],
+                false,
+            ),
+            (
+                vec![
+                    (DnType::CommonName, utf8("EXCH01")),
+                    (DnType::CustomDnType(vec![2, 5, 4, 5]), utf8("1234")),
+                ],
+                false,
+            ),
+            (
+                vec![(
+                    DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 311, 99]),
+                    utf8("x"),
+                )],
+                false,
+            ),
+        ];
+        for (attributes, written_here) in cases {
+            let (ours, theirs, taken) = both_ways(&attributes);
+            assert_eq!(ours, theirs, "{attributes:?}");
+            assert_eq!(taken, written_here, "{theirs}");
+        }
+    }
 
     /// A self-signed ECDSA certificate valid from 2024-01-01 for `days_valid` days.
     fn self_signed(cn: &str, days_valid: i64) -> Vec<u8> {
