@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::exchange::{
-    AuthConfigExport, ExportFormat, Organisation, ServerInfo, Store, StoreCert, TextEncoding,
+    AuthConfigExport, ExportFormat, Organisation, Store, StoreCert, TextEncoding,
 };
 use common::ldap::{DateForm, DirectoryTree, MONITOR_DN, MONITOR_PASSWORD, Security, Slapd};
 use common::net::{self, KeyCase, Reply};
@@ -55,15 +55,7 @@ impl Certs {
 /// certificate and its own transport certificate (SMTP).
 fn organisation(certs: &Certs, config: AuthConfigExport) -> Organisation {
     let mut org = Organisation::new(anchor() - common::seconds(3600)).auth_config(config);
-    let servers = [
-        ServerInfo::mailbox("EXCH01"),
-        ServerInfo::mailbox("EXCH02"),
-        ServerInfo {
-            site: "Site-B".into(),
-            ..ServerInfo::mailbox("EXCH03")
-        },
-        ServerInfo::edge("EDGE1"),
-    ];
+    let servers = common::exchange::servers_in_two_sites();
     for (info, transport) in servers.into_iter().zip(&certs.transport) {
         let mut store = vec![StoreCert::new(transport, &["SMTP"])];
         if !info.is_edge {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::exchange::{
-    AuthConfigExport, Organisation, ServerInfo, Store, StoreCert, TextEncoding, report_findings,
+    AuthConfigExport, Organisation, Store, StoreCert, TextEncoding, report_findings,
 };
 use common::ldap::{DateForm, DirectoryTree, MONITOR_DN, MONITOR_PASSWORD, Security, Slapd};
 use common::probe::{self, ProbedServers};
@@ -75,15 +75,7 @@ fn organisation(description: &Description) -> Organisation {
     if description.hybrid_oauth {
         org = org.hybrid_oauth(true, true);
     }
-    let servers = [
-        ServerInfo::mailbox("EXCH01"),
-        ServerInfo::mailbox("EXCH02"),
-        ServerInfo {
-            site: "Site-B".into(),
-            ..ServerInfo::mailbox("EXCH03")
-        },
-        ServerInfo::edge("EDGE1"),
-    ];
+    let servers = common::exchange::servers_in_two_sites();
     for (index, info) in servers.into_iter().enumerate() {
         let left = if index == 1 {
             description.transport_days

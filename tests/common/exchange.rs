@@ -1528,6 +1528,20 @@ pub fn mailboxes_holding(
     org
 }
 
+/// The servers of the agentless fixtures: EXCH01 and EXCH02 in the default site, EXCH03 in
+/// Site-B, EDGE1 an Edge server.
+pub fn servers_in_two_sites() -> [ServerInfo; 4] {
+    [
+        ServerInfo::mailbox("EXCH01"),
+        ServerInfo::mailbox("EXCH02"),
+        ServerInfo {
+            site: "Site-B".into(),
+            ..ServerInfo::mailbox("EXCH03")
+        },
+        ServerInfo::edge("EDGE1"),
+    ]
+}
+
 /// Two Mailbox servers, EXCH01 and EXCH02, collected at the anchor.
 pub fn two_servers(
     config: AuthConfigExport,

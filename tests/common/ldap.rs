@@ -599,28 +599,13 @@ impl LdapCheck {
     /// [`LdapCheck::args`] with `--probe-servers` (and every server's `--resolve`) in place of
     /// `--metadata`.
     pub fn probe_args(&self, url: &str, path: impl Fn(&Path) -> String) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--ldap",
-            url,
-            "--ldap-user",
-            MONITOR_DN,
-            "--ldap-password-file",
-            &path(&self.password_file),
-            "--ca-file",
-            &path(&self.probe_ca_file),
-            "--now",
-            &super::rfc3339(self.now),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = self.directory_args(url, &path, &self.probe_ca_file);
         args.extend(self.probes.args());
         args
     }
 
-    /// The check's arguments for `url`, every file named through `path` (a Wine test gives
-    /// `Z:\…` spellings).
-    pub fn args(&self, url: &str, path: impl Fn(&Path) -> String) -> Vec<String> {
+    /// The directory, the account, `--ca-file CA` and `--now`.
+    fn directory_args(&self, url: &str, path: &impl Fn(&Path) -> String, ca: &Path) -> Vec<String> {
         [
             "--ldap",
             url,
@@ -629,14 +614,20 @@ impl LdapCheck {
             "--ldap-password-file",
             &path(&self.password_file),
             "--ca-file",
-            &path(&self.ca_file),
-            "--metadata",
-            &path(&self.metadata),
+            &path(ca),
             "--now",
             &super::rfc3339(self.now),
         ]
         .iter()
         .map(|s| s.to_string())
         .collect()
+    }
+
+    /// The check's arguments for `url`, every file named through `path` (a Wine test gives
+    /// `Z:\…` spellings).
+    pub fn args(&self, url: &str, path: impl Fn(&Path) -> String) -> Vec<String> {
+        let mut args = self.directory_args(url, &path, &self.ca_file);
+        args.extend(["--metadata".to_string(), path(&self.metadata)]);
+        args
     }
 }
