@@ -87,6 +87,24 @@ pub fn text(value: &str, what: &str) -> Result<String, ValidationError> {
     Ok(value.to_string())
 }
 
+/// Loads the Exchange cmdlets the supported way, as MEAC does (CSS-Exchange
+/// Shared/Confirm-ExchangeShell.ps1): RemoteExchange.ps1, then Connect-ExchangeServer; nothing
+/// inside the Exchange Management Shell, where they are already there. A macro, so that the
+/// script's header and the runner's prelude, both constants, take the same text with `concat!`.
+macro_rules! load_exchange {
+    () => {
+        r#"# The Exchange cmdlets the supported way, as MEAC does (CSS-Exchange Shared/Confirm-ExchangeShell.ps1):
+# RemoteExchange.ps1, then Connect-ExchangeServer; inside the Exchange Management Shell they are
+# already there.
+if (-not (Get-Command Get-AuthConfig -ErrorAction SilentlyContinue)) {
+    . (Join-Path $env:ExchangeInstallPath 'bin\RemoteExchange.ps1')
+    Connect-ExchangeServer -auto -ClientApplication:ManagementShell
+}
+"#
+    };
+}
+pub(crate) use load_exchange;
+
 /// Exchange service names a certificate can be enabled for.
 pub const SERVICES: &[&str] = &[
     "IIS",

@@ -10,7 +10,8 @@ use std::fmt::Write;
 use super::powershell::{self, ServerName, Statement, ThumbRef, quote};
 use super::{Plan, Step};
 
-const HEADER: &str = r#"#Requires -RunAsAdministrator
+const HEADER: &str = concat!(
+    r#"#Requires -RunAsAdministrator
 #Requires -Version 5.1
 [CmdletBinding()]
 param(
@@ -22,14 +23,9 @@ param(
 
 $ErrorActionPreference = 'Stop'
 
-# The Exchange cmdlets the supported way, as MEAC does (CSS-Exchange Shared/Confirm-ExchangeShell.ps1):
-# RemoteExchange.ps1, then Connect-ExchangeServer; inside the Exchange Management Shell they are
-# already there.
-if (-not (Get-Command Get-AuthConfig -ErrorAction SilentlyContinue)) {
-    . (Join-Path $env:ExchangeInstallPath 'bin\RemoteExchange.ps1')
-    Connect-ExchangeServer -auto -ClientApplication:ManagementShell
-}
-
+"#,
+    super::powershell::load_exchange!(),
+    r#"
 $RenewLogDirectory = Join-Path $env:TEMP 'AuthCertificateRenewal'
 if ($env:ExchangeInstallPath) {
     $RenewLogDirectory = Join-Path $env:ExchangeInstallPath 'Logging\AuthCertificateRenewal'
@@ -175,7 +171,8 @@ function Restore-RenewBinding {
         }
     }
 }
-"#;
+"#
+);
 
 /// The script for `plan`. Refusals must have been handled by the caller.
 pub fn render(plan: &Plan) -> String {

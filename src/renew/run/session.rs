@@ -17,7 +17,8 @@ use crate::renew::LiveState;
 use crate::renew::powershell::{ServerName, quote};
 
 /// Defines the two functions the runner calls; sent once per session.
-pub const PRELUDE: &str = r#"$ErrorActionPreference = 'Stop'
+pub const PRELUDE: &str = concat!(
+    r#"$ErrorActionPreference = 'Stop'
 # Redirected output is written in the OEM code page (DOMAIN.md section 8): ask for UTF-8, and
 # keep what the runner parses in ASCII anyway.
 try {
@@ -28,14 +29,9 @@ function ConvertTo-RenewAscii {
     param([string]$Text)
     [regex]::Replace($Text, '[^\x00-\x7F]', { param($m) '\u{0:x4}' -f [int][char]$m.Value })
 }
-# The Exchange cmdlets the supported way, as MEAC does (CSS-Exchange Shared/Confirm-ExchangeShell.ps1):
-# RemoteExchange.ps1, then Connect-ExchangeServer; inside the Exchange Management Shell they are
-# already there.
-if (-not (Get-Command Get-AuthConfig -ErrorAction SilentlyContinue)) {
-    . (Join-Path $env:ExchangeInstallPath 'bin\RemoteExchange.ps1')
-    Connect-ExchangeServer -auto -ClientApplication:ManagementShell
-}
-
+"#,
+    crate::renew::powershell::load_exchange!(),
+    r#"
 function ConvertTo-RenewUtc {
     param($Value)
     if ($null -eq $Value) {
@@ -118,7 +114,8 @@ function Get-RenewStateLine {
     Get-Variable -Scope Global -Name 'RenewNew*' -ErrorAction SilentlyContinue | ForEach-Object { $state.new[$_.Name] = [string]$_.Value }
     '@@STATE ' + (ConvertTo-RenewAscii (ConvertTo-Json -InputObject $state -Depth 6 -Compress))
 }
-"#;
+"#
+);
 
 /// The prelude and the functions steps call ([`crate::renew::powershell::STEP_FUNCTIONS`]).
 pub fn prelude() -> String {
